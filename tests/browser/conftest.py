@@ -1,58 +1,26 @@
-"""A real JupyterLab driven by a real Chromium: fixtures and page helpers for the browser tests.
+"""Fixtures for the browser tests: one JupyterLab and one Chromium per session, one page per test.
 
-One Lab server per session (isolated config, data, runtime and settings directories in a temporary
-directory), one browser per session, one page per test; every kernel is shut down after each test.
-
-The kernel imports ``nbcallbacks`` from this checkout (``PYTHONPATH`` is set to the repository root
-for the server, and kernels inherit it), so the tests exercise the working tree.
-
-Chromium comes from the system (``/usr/bin/chromium``, or ``NBC_CHROMIUM``); Playwright cannot
-download browsers here. In CI (the ``CI`` environment variable is set) a missing browser or a
-missing built front-end bundle fails the session; locally it skips with the reason.
+The machinery lives in ``harness.py`` (shared with the browser benchmarks). In CI (the ``CI``
+environment variable is set) a missing Chromium or a missing built front-end bundle fails the
+session; locally it skips with the reason.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import json
 import os
-import secrets
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nbformat
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import ARTIFACTS, BUNDLE, CHROMIUM, LabError, LabPage, LabServer, chromium, start_lab
+from harness import lab_page as open_lab_page
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-BUNDLE = REPO / "nbcallbacks" / "static" / "widget.js"
-CHROMIUM = Path(os.environ.get("NBC_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1400, "height": 1000}
-SERVER_START_TIMEOUT = 60.0
-KERNEL_READY_TIMEOUT_MS = 60_000
-CELL_TIMEOUT_MS = 180_000
 
 
 def _unavailable(reason: str) -> None:
@@ -62,207 +30,17 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-# The page records every comm message arriving on a kernel websocket, with the browser's own clock.
-# JupyterLab speaks the v1.kernel.websocket.jupyter.org framing (binary: a count of offsets, the
-# offsets, then channel, header, parent header, metadata, content, buffers) or the legacy JSON text
-# framing.
-WS_RECORDER_JS = r"""
-(() => {
-  if (window.__nbcWsInstalled) { return; }
-  window.__nbcWsInstalled = true;
-  window.__nbcComm = [];
-  const decoder = new TextDecoder();
-  const record = (channel, header, content, size) => {
-    if (!header || header.msg_type !== 'comm_msg') { return; }
-    const data = (content && content.data) || {};
-    window.__nbcComm.push({
-      t: Date.now(), channel, comm_id: content ? content.comm_id : null,
-      method: data.method || null, size,
-    });
-  };
-  const onMessage = (event) => {
-    try {
-      const payload = event.data;
-      if (typeof payload === 'string') {
-        const msg = JSON.parse(payload);
-        record(msg.channel, msg.header, msg.content, payload.length);
-        return;
-      }
-      if (!(payload instanceof ArrayBuffer)) { return; }
-      const view = new DataView(payload);
-      const count = Number(view.getBigUint64(0, true));
-      const offsets = [];
-      for (let i = 0; i < count; i++) {
-        offsets.push(Number(view.getBigUint64(8 * (i + 1), true)));
-      }
-      const part = (i) => decoder.decode(
-        new Uint8Array(payload, offsets[i], offsets[i + 1] - offsets[i]));
-      const channel = part(0);
-      if (channel !== 'iopub') { return; }
-      const header = JSON.parse(part(1));
-      if (header.msg_type !== 'comm_msg') { return; }
-      record(channel, header, JSON.parse(part(4)), payload.byteLength);
-    } catch (err) {
-      window.__nbcWsErrors = (window.__nbcWsErrors || 0) + 1;
-    }
-  };
-  const Native = window.WebSocket;
-  class RecordingWebSocket extends Native {
-    constructor(...args) {
-      super(...args);
-      if (String(args[0]).includes('/api/kernels/')) {
-        this.addEventListener('message', onMessage);
-      }
-    }
-  }
-  window.WebSocket = RecordingWebSocket;
-})();
-"""
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON, creating parent directories."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-
-
-@dataclass
-class LabServer:
-    """A running JupyterLab server in a temporary root directory."""
-
-    url: str
-    token: str
-    root: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-    _workspaces: Iterator[int] = field(default_factory=itertools.count)
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the server's REST API; returns the decoded JSON answer (or None)."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - a local http URL we built
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - same
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def shutdown_kernels(self) -> None:
-        """End every session and kernel, so that each test starts from a quiet server."""
-        with contextlib.suppress(urllib.error.URLError, OSError):
-            for session in self.api("GET", "/api/sessions"):
-                with contextlib.suppress(urllib.error.URLError, OSError):
-                    self.api("DELETE", f"/api/sessions/{session['id']}")
-            for kernel in self.api("GET", "/api/kernels"):
-                with contextlib.suppress(urllib.error.URLError, OSError):
-                    self.api("DELETE", f"/api/kernels/{kernel['id']}")
-
-    def lab_url(self, notebook: str) -> str:
-        """URL opening ``notebook`` in a fresh workspace (no layout restored from earlier tests)."""
-        workspace = f"t{next(self._workspaces)}"
-        return f"{self.url}/lab/workspaces/{workspace}/tree/{notebook}?token={self.token}"
-
-    def log_tail(self, chars: int = 4000) -> str:
-        """The end of the server log, for failure messages."""
-        with contextlib.suppress(OSError):
-            return self.log.read_text(encoding="utf-8", errors="replace")[-chars:]
-        return ""
-
-
-def _lab_settings(settings: Path) -> None:
-    """User settings that keep screens quiet and deterministic."""
-    write_json(
-        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings",
-        {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True},
-    )
-    write_json(
-        settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings",
-        {"theme": "JupyterLab Light", "adaptive-theme": False},
-    )
-    write_json(
-        settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings",
-        {"windowingMode": "none"},
-    )
-
-
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabServer]:
-    """A JupyterLab server for the whole session, isolated from the user's Jupyter directories.
-
-    Only config, data and runtime directories are isolated: labextensions installed with Python
-    packages (anywidget, jupyterlab_widgets) live under ``sys.prefix/share/jupyter``, which stays on
-    the search path.
-    """
-    base = Path(tempfile.mkdtemp(prefix="nbc-lab-"))
-    root = base / "root"
-    root.mkdir()
-    settings = base / "settings"
-    _lab_settings(settings)
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_CONFIG_DIR=str(base / "config"),
-        JUPYTER_DATA_DIR=str(base / "data"),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-        JUPYTER_PLATFORM_DIRS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-    )
-    env.pop("ANYWIDGET_HMR", None)
-    port = free_port()
-    token = secrets.token_hex(16)
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.expose_app_in_browser=True",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={base / 'workspaces'}",
-        "--ServerApp.port_retries=0",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--ServerApp.allow_root=True")
-    log = base / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log)
+    """A JupyterLab server for the whole session."""
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {process.returncode}:\n{server.log_tail()}")
-            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
-                if server.api("GET", "/api/status") is not None:
-                    break
-            if time.monotonic() > deadline:
-                waited = f"JupyterLab did not answer within {SERVER_START_TIMEOUT}s"
-                pytest.fail(f"{waited}:\n{server.log_tail()}")
-            time.sleep(0.2)
+        server = start_lab()
+    except LabError as exc:
+        pytest.fail(str(exc))
+    try:
         yield server
     finally:
-        server.shutdown_kernels()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        shutil.rmtree(base, ignore_errors=True)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -270,14 +48,8 @@ def browser() -> Iterator[Any]:
     """A headless Chromium for the whole session."""
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set NBC_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium() as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")
@@ -295,183 +67,8 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-class LabPage:
-    """One browser page on the Lab server, with the notebook actions the tests need."""
-
-    def __init__(self, page: Any, server: LabServer) -> None:
-        """Wrap a Playwright page."""
-        self.page = page
-        self.server = server
-        self.console: list[str] = []
-        self.page_errors: list[str] = []
-        page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
-        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-
-    # notebooks -----------------------------------------------------------------------------------
-    def write_notebook(self, name: str, cells: list[str]) -> Path:
-        """Create ``name`` in the server's root with one code cell per source string."""
-        notebook = nbformat.v4.new_notebook()
-        notebook.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-        }
-        notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-        path = self.server.root / name
-        nbformat.write(notebook, path)
-        return path
-
-    def open(self, name: str, *, wait_kernel: bool = True) -> None:
-        """Open a notebook in Lab; wait until it is the current widget (and its kernel is idle)."""
-        self.page.goto(self.server.lab_url(name))
-        self.page.wait_for_function(
-            """(name) => {
-              const app = window.jupyterapp;
-              const panel = app && app.shell && app.shell.currentWidget;
-              return !!(panel && panel.context && panel.context.path === name && panel.content
-                        && panel.context.isReady);
-            }""",
-            arg=name,
-            timeout=KERNEL_READY_TIMEOUT_MS,
-        )
-        if wait_kernel:
-            self.wait_kernel_idle()
-
-    def new_notebook(self, name: str, cells: list[str]) -> None:
-        """Write a notebook and open it, kernel ready."""
-        self.write_notebook(name, cells)
-        self.open(name)
-
-    def wait_kernel_idle(self, timeout_ms: int = KERNEL_READY_TIMEOUT_MS) -> None:
-        """Wait until the current notebook's kernel reports idle."""
-        self.page.wait_for_function(
-            """() => {
-              const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
-              const kernel = ctx && ctx.session && ctx.session.kernel;
-              return !!(kernel && kernel.status === 'idle'
-                        && kernel.connectionStatus === 'connected');
-            }""",
-            timeout=timeout_ms,
-        )
-
-    def kernel_status(self) -> str:
-        """The current kernel's status (``idle``, ``busy``, ...)."""
-        return str(
-            self.page.evaluate(
-                """() => {
-                  const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
-                  return ctx.session && ctx.session.kernel ? ctx.session.kernel.status : 'none';
-                }"""
-            )
-        )
-
-    # cells ---------------------------------------------------------------------------------------
-    def start_cell(self, index: int) -> None:
-        """Start running cell ``index`` and return at once; ``wait_cell`` waits for it."""
-        self.page.evaluate(
-            """(index) => {
-              const app = window.jupyterapp;
-              const notebook = app.shell.currentWidget.content;
-              notebook.activeCellIndex = index;
-              notebook.deselectAll();
-              window.__nbcCellDone = false;
-              window.__nbcCellResult = null;
-              app.commands.execute('notebook:run-cell').then(
-                (result) => { window.__nbcCellResult = String(result); },
-                (error) => { window.__nbcCellResult = 'error: ' + String(error); },
-              ).finally(() => { window.__nbcCellDone = true; });
-            }""",
-            index,
-        )
-
-    def cell_running(self) -> bool:
-        """True while the cell started by ``start_cell`` has not finished."""
-        return not self.page.evaluate("() => window.__nbcCellDone === true")
-
-    def wait_cell(self, index: int, timeout_ms: int = CELL_TIMEOUT_MS) -> list[dict[str, Any]]:
-        """Wait for the started cell to finish; return its outputs, failing on a Python error."""
-        self.page.wait_for_function("() => window.__nbcCellDone === true", timeout=timeout_ms)
-        outputs = self.cell_outputs(index)
-        errors = [output for output in outputs if output.get("output_type") == "error"]
-        if errors:
-            error = errors[0]
-            trace = "\n".join(error.get("traceback", []))
-            pytest.fail(f"cell {index} raised {error.get('ename')}: {error.get('evalue')}\n{trace}")
-        return outputs
-
-    def run_cell(self, index: int, timeout_ms: int = CELL_TIMEOUT_MS) -> list[dict[str, Any]]:
-        """Run cell ``index`` to completion; return its outputs."""
-        self.start_cell(index)
-        return self.wait_cell(index, timeout_ms)
-
-    def run_cells(self, indexes: range | list[int]) -> None:
-        """Run several cells in order."""
-        for index in indexes:
-            self.run_cell(index)
-
-    def cell_outputs(self, index: int) -> list[dict[str, Any]]:
-        """The outputs of cell ``index`` as nbformat dictionaries."""
-        outputs = self.page.evaluate(
-            """(index) => {
-              const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
-              return cell.model.outputs.toJSON();
-            }""",
-            index,
-        )
-        return list(outputs)
-
-    def cell_text(self, index: int) -> str:
-        """Stream and plain-text output of cell ``index``, joined."""
-        parts: list[str] = []
-        for output in self.cell_outputs(index):
-            if output.get("output_type") == "stream":
-                text = output.get("text", "")
-                parts.append(text if isinstance(text, str) else "".join(text))
-            elif "data" in output and "text/plain" in output["data"]:
-                text = output["data"]["text/plain"]
-                parts.append(text if isinstance(text, str) else "".join(text))
-        return "".join(parts)
-
-    def cell_locator(self, index: int) -> Any:
-        """The DOM node of cell ``index`` (its output area included)."""
-        return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
-
-    # appearance ----------------------------------------------------------------------------------
-    def set_theme(self, theme: str) -> None:
-        """Switch the Lab theme (``JupyterLab Light`` / ``JupyterLab Dark``); wait until applied."""
-        light = "true" if "Light" in theme else "false"
-        self.page.evaluate(
-            "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
-        )
-        self.page.wait_for_function(
-            "(light) => document.body.dataset.jpThemeLight === light", arg=light, timeout=30_000
-        )
-        self.page.wait_for_timeout(300)
-
-    # comm traffic --------------------------------------------------------------------------------
-    def comm_messages(self) -> list[dict[str, Any]]:
-        """Every iopub comm message the page received so far: time (ms), comm id, method, size."""
-        return list(self.page.evaluate("() => window.__nbcComm || []"))
-
-    def comm_mark(self) -> int:
-        """The number of comm messages received so far (to count only what follows)."""
-        return int(self.page.evaluate("() => (window.__nbcComm || []).length"))
-
-    def now_ms(self) -> float:
-        """The browser's clock (``Date.now()``)."""
-        return float(self.page.evaluate("() => Date.now()"))
-
-
 @pytest.fixture
 def lab_page(lab: LabServer, browser: Any) -> Iterator[LabPage]:
     """A fresh page (own browser context) on the session's Lab; kernels are shut down afterwards."""
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-    context.add_init_script(WS_RECORDER_JS)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
-        yield LabPage(page, lab)
-    finally:
-        with contextlib.suppress(Exception):
-            context.close()
-        lab.shutdown_kernels()
+    with open_lab_page(lab, browser) as page:
+        yield page
