@@ -55,6 +55,9 @@ EVENT_NAMES: Final[tuple[str, ...]] = (
 EVENT_CODE: Final[dict[str, int]] = {name: code for code, name in enumerate(EVENT_NAMES)}
 TOKEN_EVENT_CODE: Final = EVENT_CODE["llm_new_token"]
 
+METRIC_EVENT: Final = "nbcallbacks.metric"
+"""Name of the LangChain custom event that ``nbcallbacks.metric`` dispatches."""
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -97,7 +97,7 @@ class Recorder:
         self._first_time: float | None = None
         self._running = 0
 
-    # ------------------------------------------------------------------ writing (called by the handler)
+    # --- writing (called by the handler)
 
     def _thread_index(self) -> int:
         ident = threading.get_ident()
@@ -136,9 +136,7 @@ class Recorder:
         del self._ev_data[:count]
         self._base_seq += count
         if self._unknown_run_ids:
-            self._unknown_run_ids = {
-                seq: ids for seq, ids in self._unknown_run_ids.items() if seq >= self._base_seq
-            }
+            self._unknown_run_ids = {seq: ids for seq, ids in self._unknown_run_ids.items() if seq >= self._base_seq}
 
     def _new_run(  # noqa: PLR0913 - a run has this many facts at birth
         self,
@@ -356,9 +354,7 @@ class Recorder:
                 time=time.time(),
                 where=where,
                 error=f"{type(exc).__name__}: {exc}"[:2000],
-                traceback="".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[
-                    -8000:
-                ],
+                traceback="".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[-8000:],
             )
         except Exception:  # noqa: BLE001 - an exception whose str() raises must not escape either
             entry = HandlerError(time=time.time(), where=where, error=type(exc).__name__, traceback="")
@@ -369,7 +365,7 @@ class Recorder:
         if self._armed:
             self._notify()
 
-    # ------------------------------------------------------------------ subscriptions
+    # --- subscriptions
 
     def subscribe(self, callback: Callable[[], None] | None = None, *, from_start: bool = True) -> Subscription:
         """Register a consumer. With ``from_start`` its first read returns everything kept so far."""
@@ -401,7 +397,7 @@ class Recorder:
         for callback in to_call:
             try:
                 callback()
-            except Exception as exc:  # noqa: BLE001 - a consumer's failure must not reach the chain
+            except Exception as exc:  # noqa: BLE001, PERF203 - a consumer's failure must not reach the chain
                 self.record_handler_error("subscriber", exc)
 
     def read_delta(self, sub: Subscription) -> Delta:
@@ -412,6 +408,7 @@ class Recorder:
             start = max(sub.cursor, self._base_seq) - self._base_seq
             stop = end_seq - self._base_seq
             events = self._event_rows(start, stop)
+            touched: list[int] | range
             if dropped:  # some events were never seen: consider every run touched
                 touched = range(len(self._run_list))
             else:
@@ -439,7 +436,7 @@ class Recorder:
             handler_errors=errors,
         )
 
-    # ------------------------------------------------------------------ reading
+    # --- reading
 
     def _event_rows(self, start: int, stop: int) -> list[EventRow]:
         """Rows of log entries ``start:stop`` (lock held)."""
@@ -512,7 +509,7 @@ class Recorder:
             run = self._run_list[index]
             if kind is None:
                 return "".join(run.token_texts)
-            code = TOKEN_KINDS.index(kind)  # type: ignore[arg-type]
+            code = TOKEN_KINDS.index(kind)
             return "".join(t for t, k in zip(run.token_texts, run.token_kinds, strict=True) if k == code)
 
     def run_pieces(self, run_id: str) -> list[list[str]]:

@@ -1,0 +1,740 @@
+"""The LangChain boundary: ``NotebookHandler``, ``trace()`` and ``metric()``.
+
+The only module that imports LangChain. Each ``on_*`` method turns LangChain's arguments into a recorder call in a
+few lines: snapshot the payload into a bounded preview, then one O(1) write under the recorder's lock. Nothing here
+ever raises into the user's chain: failures are caught, counted and kept for display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.tracers.context import register_configure_hook
+
+from nbcallbacks.events import METRIC_EVENT, Limits
+from nbcallbacks.payload import describe_error, preview
+from nbcallbacks.recorder import Recorder
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from uuid import UUID
+
+    import pandas as pd
+    from langchain_core.agents import AgentAction, AgentFinish
+    from langchain_core.documents import Document
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import LLMResult
+    from tenacity import RetryCallState
+
+    from nbcallbacks.widget import TraceWidget
+
+__all__ = ["NotebookHandler", "ametric", "metric", "trace"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+_TEXT, _TOOL_CALL, _REASONING = 0, 1, 2
+_BLOCK_KIND = {
+    "text": _TEXT,
+    "text-delta": _TEXT,
+    "reasoning": _REASONING,
+    "reasoning-delta": _REASONING,
+    "thinking": _REASONING,
+    "tool_call_chunk": _TOOL_CALL,
+    "tool-call-delta": _TOOL_CALL,
+    "input_json_delta": _TOOL_CALL,
+    "tool_use": _TOOL_CALL,
+}
+_BLOCK_TEXT_KEYS = ("text", "reasoning", "thinking", "args", "partial_json")
+_INTERRUPT_TYPES = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
+
+
+def _run_name(name: str | None, serialized: dict[str, Any] | None, default: str = "Unnamed") -> str:
+    """The name LangChain's own tracer gives a run: ``name``, else ``serialized`` name or class, else default."""
+    if name:
+        return str(name)
+    if serialized:
+        if serialized.get("name"):
+            return str(serialized["name"])
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return default
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """A LangGraph ``interrupt()``: a pause, not a failure (checked by class name: no langgraph import)."""
+    return any(cls.__name__ in _INTERRUPT_TYPES for cls in type(error).__mro__)
+
+
+def _model_name(invocation_params: Any, metadata: Any) -> str | None:
+    for source, keys in ((invocation_params, ("model", "model_name", "model_id")), (metadata, ("ls_model_name",))):
+        if isinstance(source, dict):
+            for key in keys:
+                value = source.get(key)
+                if value:
+                    return str(value)
+    return None
+
+
+def _usage(response: Any) -> tuple[tuple[int | None, int | None, int | None] | None, str | None]:
+    """Token usage and model name of an ``LLMResult``: ``usage_metadata`` of the final messages, never chunk sums."""
+    inputs = outputs = total = None
+    model = None
+    for generations in getattr(response, "generations", None) or []:
+        for generation in generations[:1]:
+            message = getattr(generation, "message", None)
+            usage = getattr(message, "usage_metadata", None)
+            if isinstance(usage, dict):
+                inputs = (inputs or 0) + int(usage.get("input_tokens") or 0)
+                outputs = (outputs or 0) + int(usage.get("output_tokens") or 0)
+                total = (total or 0) + int(usage.get("total_tokens") or 0)
+            metadata = getattr(message, "response_metadata", None)
+            if not model and isinstance(metadata, dict):
+                model = metadata.get("model_name") or metadata.get("model")
+    if inputs is None:
+        llm_output = getattr(response, "llm_output", None)
+        token_usage = llm_output.get("token_usage") if isinstance(llm_output, dict) else None
+        if isinstance(token_usage, dict):
+            inputs = token_usage.get("prompt_tokens")
+            outputs = token_usage.get("completion_tokens")
+            total = token_usage.get("total_tokens")
+        if not model and isinstance(llm_output, dict):
+            model = llm_output.get("model_name")
+    if inputs is None and outputs is None and total is None:
+        return None, model
+    return (inputs, outputs, total), model
+
+
+def _generations_preview(response: Any) -> Any:
+    """What a model run produced: its final message(s) or text(s)."""
+    outputs = []
+    for generations in getattr(response, "generations", None) or []:
+        for generation in generations:
+            message = getattr(generation, "message", None)
+            outputs.append(message if message is not None else getattr(generation, "text", generation))
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+class NotebookHandler(BaseCallbackHandler):
+    """Records every callback event of the runs it is attached to, and shows them live in the notebook.
+
+    ``h = NotebookHandler()``; ``h`` (or ``display(h)``) shows the widget; ``chain.invoke(x, config={"callbacks":
+    [h]})`` fills it in while the run goes. ``h.runs_dataframe()`` and ``h.to_dataframe()`` export what was recorded.
+
+    Args:
+        limits: bounds on previews, kept tokens and kept events (``Limits``); or pass its fields as keywords,
+            e.g. ``NotebookHandler(max_string=500)``.
+        title: a title shown in the widget's header.
+        **limit_overrides: fields of ``Limits`` to override.
+    """
+
+    run_inline = True
+    """Called on the thread that runs the chain, also under asyncio: no executor hop per event."""
+    raise_error = False
+    """LangChain must never re-raise from this handler (it catches its own errors anyway)."""
+
+    def __init__(self, limits: Limits | None = None, *, title: str | None = None, **limit_overrides: int) -> None:
+        """Create a handler with its own recorder."""
+        super().__init__()
+        if limit_overrides:
+            base = limits if limits is not None else Limits()
+            unknown = set(limit_overrides) - set(Limits.__dataclass_fields__)
+            if unknown:
+                msg = f"unknown NotebookHandler limits: {sorted(unknown)}; known: {sorted(Limits.__dataclass_fields__)}"
+                raise TypeError(msg)
+            limits = Limits(**{**{f: getattr(base, f) for f in Limits.__dataclass_fields__}, **limit_overrides})
+        self.recorder = Recorder(limits)
+        self.limits = self.recorder.limits
+        self.title = title
+        self._widget: TraceWidget | None = None
+
+    # A config that copies its callbacks must keep this very handler (it holds the recorder).
+    def __copy__(self) -> NotebookHandler:
+        """Return self: a copied config keeps recording into the same handler."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NotebookHandler:
+        """Return self: a deep-copied config keeps recording into the same handler."""
+        return self
+
+    def __repr__(self) -> str:
+        """A one-line summary (the widget is shown through ``_repr_mimebundle_``)."""
+        r = self.recorder
+        return (
+            f"NotebookHandler(runs={r.run_count}, running={r.running_count}, events={r.event_count}, "
+            f"handler_errors={r.handler_error_count})"
+        )
+
+    def _preview(self, obj: Any) -> Any:
+        return preview(obj, self.limits)
+
+    def _failed(self, where: str, exc: BaseException) -> None:
+        logger.debug("nbcallbacks %s failed", where, exc_info=exc)
+        self.recorder.record_handler_error(where, exc)
+
+    # --- starts
+
+    def _start(  # noqa: PLR0913, PLR0917 - the facts every start carries
+        self,
+        event: str,
+        run_type: str,
+        name: str,
+        inputs: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        model: str | None = None,
+    ) -> None:
+        snapshot = self._preview(inputs)
+        node = step = None
+        if metadata:
+            node = metadata.get("langgraph_node")
+            step = metadata.get("langgraph_step")
+        self.recorder.start_run(
+            run_id,
+            parent_run_id,
+            event=event,
+            name=name,
+            run_type=run_type,
+            tags=tags,
+            metadata=self._preview(metadata) if metadata else None,
+            inputs=snapshot,
+            data=snapshot,
+            model=model,
+            langgraph_node=None if node is None else str(node),
+            langgraph_step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+            hidden=bool(tags) and "langsmith:hidden" in tags,  # type: ignore[operator]
+        )
+
+    def on_chain_start(  # noqa: PLR0913 - LangChain's signature
+        self,
+        serialized: dict[str, Any],
+        inputs: dict[str, Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a chain (or prompt/parser, by ``run_type``) start."""
+        try:
+            run_type = kwargs.get("run_type") or "chain"
+            name = _run_name(kwargs.get("name"), serialized)
+            self._start("chain_start", run_type, name, inputs, run_id, parent_run_id, tags, metadata)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_chain_start", exc)
+
+    def on_llm_start(  # noqa: PLR0913 - LangChain's signature
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a (text) LLM call start."""
+        try:
+            name = _run_name(kwargs.get("name"), serialized)
+            model = _model_name(kwargs.get("invocation_params"), metadata)
+            self._start("llm_start", "llm", name, {"prompts": prompts}, run_id, parent_run_id, tags, metadata, model)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_llm_start", exc)
+
+    def on_chat_model_start(  # noqa: PLR0913 - LangChain's signature
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a chat model call start (implemented, so LangChain does not fall back to ``on_llm_start``)."""
+        try:
+            name = _run_name(kwargs.get("name"), serialized)
+            model = _model_name(kwargs.get("invocation_params"), metadata)
+            inputs = {"messages": messages[0] if len(messages) == 1 else messages}
+            self._start("chat_model_start", "chat_model", name, inputs, run_id, parent_run_id, tags, metadata, model)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_chat_model_start", exc)
+
+    def on_tool_start(  # noqa: PLR0913 - LangChain's signature
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a tool call start (structured ``inputs`` when LangChain gives them, else ``input_str``)."""
+        try:
+            name = _run_name(kwargs.get("name"), serialized)
+            payload: Any = inputs if inputs is not None else input_str
+            self._start("tool_start", "tool", name, payload, run_id, parent_run_id, tags, metadata)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_tool_start", exc)
+
+    def on_retriever_start(  # noqa: PLR0913 - LangChain's signature
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a retriever start."""
+        try:
+            name = _run_name(kwargs.get("name"), serialized, "Retriever")
+            self._start("retriever_start", "retriever", name, {"query": query}, run_id, parent_run_id, tags, metadata)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_retriever_start", exc)
+
+    # --- tokens (the hot path)
+
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a streamed chunk: answer text, reasoning and tool-call arguments kept apart."""
+        try:
+            if type(token) is str:
+                if token or chunk is None:
+                    self.recorder.token(run_id, parent_run_id, token, _TEXT)
+                else:
+                    self._empty_token(chunk, run_id, parent_run_id)
+            else:
+                self._block_token(token, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_llm_new_token", exc)
+
+    def _empty_token(self, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """An empty text token: a tool-call fragment, reasoning in ``additional_kwargs``, or a closing chunk."""
+        message = getattr(chunk, "message", None)
+        pieces = []
+        for call in getattr(message, "tool_call_chunks", None) or []:
+            args = call.get("args") or ""
+            name = call.get("name")
+            pieces.append(f"{name} {args}" if name else args)
+        if pieces:
+            self.recorder.token(run_id, parent_run_id, "".join(pieces), _TOOL_CALL)
+            return
+        extra = getattr(message, "additional_kwargs", None)
+        reasoning = extra.get("reasoning_content") if isinstance(extra, dict) else None
+        if isinstance(reasoning, str) and reasoning:
+            self.recorder.token(run_id, parent_run_id, reasoning, _REASONING)
+            return
+        self.recorder.token(run_id, parent_run_id, "", _TEXT)
+
+    def _block_token(self, blocks: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """A token given as a list of content blocks: one recorded chunk per kind present, in order."""
+        by_kind: dict[int, list[str]] = {}
+        for block in blocks if isinstance(blocks, list) else [blocks]:
+            if isinstance(block, str):
+                by_kind.setdefault(_TEXT, []).append(block)
+            elif isinstance(block, dict):
+                kind = _BLOCK_KIND.get(str(block.get("type")), _TEXT)
+                text = next((block[k] for k in _BLOCK_TEXT_KEYS if isinstance(block.get(k), str)), "")
+                if kind == _TOOL_CALL and block.get("name"):
+                    text = f"{block['name']} {text}"
+                by_kind.setdefault(kind, []).append(text)
+        if not by_kind:
+            self.recorder.token(run_id, parent_run_id, "", _TEXT)
+        for kind, texts in by_kind.items():
+            self.recorder.token(run_id, parent_run_id, "".join(texts), kind)
+
+    def on_stream_event(
+        self,
+        event: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a content delta of the v2 streaming protocol (it replaces ``on_llm_new_token`` there)."""
+        try:
+            if isinstance(event, dict) and event.get("event") == "content-block-delta":
+                delta = event.get("delta")
+                if isinstance(delta, dict):
+                    self._block_token([delta], run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_stream_event", exc)
+
+    # --- ends
+
+    def _end(self, event: str, run_type: str, outputs: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+        snapshot = self._preview(outputs)
+        self.recorder.end_run(run_id, parent_run_id, event=event, run_type=run_type, outputs=snapshot, data=snapshot)
+
+    def on_chain_end(
+        self,
+        outputs: dict[str, Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a chain's end."""
+        try:
+            self._end("chain_end", "chain", outputs, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_chain_end", exc)
+
+    def on_llm_end(
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a model call's end with its token usage (``usage_metadata``, never summed from chunks)."""
+        try:
+            usage, model = _usage(response)
+            snapshot = self._preview(_generations_preview(response))
+            self.recorder.end_run(
+                run_id,
+                parent_run_id,
+                event="llm_end",
+                run_type="llm",
+                outputs=snapshot,
+                data=snapshot,
+                usage=usage,
+                model=None if model is None else str(model),
+            )
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_llm_end", exc)
+
+    def on_tool_end(
+        self,
+        output: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a tool's end."""
+        try:
+            self._end("tool_end", "tool", output, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_tool_end", exc)
+
+    def on_retriever_end(
+        self,
+        documents: Sequence[Document],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a retriever's end with its documents."""
+        try:
+            self._end("retriever_end", "retriever", {"documents": documents}, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_retriever_end", exc)
+
+    # --- errors
+
+    def _error(  # noqa: PLR0913, PLR0917 - the facts every error carries
+        self,
+        event: str,
+        run_type: str,
+        error: BaseException,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        partial: Any = None,
+    ) -> None:
+        message, error_type, traceback = describe_error(error, self.limits)
+        interrupted = _is_interrupt(error)
+        data: dict[str, Any] = {"error": message, "error_type": error_type}
+        self.recorder.error_run(
+            run_id,
+            parent_run_id,
+            event=event,
+            run_type=run_type,
+            error=message,
+            error_type=error_type,
+            traceback=traceback,
+            interrupted=interrupted,
+            outputs=None if partial is None else self._preview(partial),
+            data=data,
+        )
+
+    def on_chain_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a chain's failure (a LangGraph interrupt is recorded as ``interrupted``)."""
+        try:
+            self._error("chain_error", "chain", error, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_chain_error", exc)
+
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a model call's failure, with the partial output LangChain passes along."""
+        try:
+            response = kwargs.get("response")
+            partial = _generations_preview(response) if response is not None else None
+            self._error("llm_error", "llm", error, run_id, parent_run_id, partial)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_llm_error", exc)
+
+    def on_tool_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a tool's failure."""
+        try:
+            self._error("tool_error", "tool", error, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_tool_error", exc)
+
+    def on_retriever_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a retriever's failure."""
+        try:
+            self._error("retriever_error", "retriever", error, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_retriever_error", exc)
+
+    # --- events that do not change a run
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a custom event on its enclosing run; ``nbcallbacks.metric`` events become run metrics."""
+        try:
+            if name == METRIC_EVENT and isinstance(data, dict):
+                self._metric(run_id, data)
+                return
+            self.recorder.event(
+                run_id, None, event="custom_event", data={"name": str(name), "data": self._preview(data)}
+            )
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_custom_event", exc)
+
+    def _metric(self, run_id: UUID, data: dict[str, Any]) -> None:
+        name = str(data.get("name"))
+        value = data.get("value")
+        labels = data.get("labels") or {}
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        number = float(value) if isinstance(value, (int, float)) and numeric else float("nan")
+        shown = number if numeric else self._preview(value)
+        self.recorder.metric(run_id, name, number, {"name": name, "value": shown, "labels": self._preview(labels)})
+
+    def on_text(
+        self,
+        text: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record text printed by a legacy chain."""
+        try:
+            self.recorder.event(run_id, parent_run_id, event="text", data={"text": self._preview(text)})
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_text", exc)
+
+    def on_retry(
+        self,
+        retry_state: RetryCallState,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a retry attempt (emitted by legacy retrying code)."""
+        try:
+            outcome = getattr(retry_state, "outcome", None)
+            failed = bool(outcome is not None and outcome.failed)
+            data = {
+                "attempt": getattr(retry_state, "attempt_number", None),
+                "error": self._preview(outcome.exception()) if failed and outcome is not None else None,
+            }
+            self.recorder.event(run_id, parent_run_id, event="retry", data=data)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_retry", exc)
+
+    def on_agent_action(
+        self,
+        action: AgentAction,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a legacy agent's chosen action."""
+        try:
+            data = {
+                "tool": self._preview(getattr(action, "tool", None)),
+                "tool_input": self._preview(getattr(action, "tool_input", None)),
+                "log": self._preview(getattr(action, "log", None)),
+            }
+            self.recorder.event(run_id, parent_run_id, event="agent_action", data=data)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_agent_action", exc)
+
+    def on_agent_finish(
+        self,
+        finish: AgentFinish,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a legacy agent's final answer."""
+        try:
+            data = {
+                "return_values": self._preview(getattr(finish, "return_values", None)),
+                "log": self._preview(getattr(finish, "log", None)),
+            }
+            self.recorder.event(run_id, parent_run_id, event="agent_finish", data=data)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self._failed("on_agent_finish", exc)
+
+    # --- consumers
+
+    def runs_dataframe(self) -> pd.DataFrame:
+        """One row per run, in start order (see ``nbcallbacks.export.runs_dataframe``)."""
+        from nbcallbacks.export import runs_dataframe  # noqa: PLC0415 - pandas only when asked for
+
+        return runs_dataframe(self.recorder)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per callback event, in arrival order (see ``nbcallbacks.export.events_dataframe``)."""
+        from nbcallbacks.export import events_dataframe  # noqa: PLC0415 - pandas only when asked for
+
+        return events_dataframe(self.recorder)
+
+    def metrics_dataframe(self) -> pd.DataFrame:
+        """One row per recorded metric (see ``nbcallbacks.export.metrics_dataframe``)."""
+        from nbcallbacks.export import metrics_dataframe  # noqa: PLC0415 - pandas only when asked for
+
+        return metrics_dataframe(self.recorder)
+
+    @property
+    def widget(self) -> TraceWidget:
+        """The live widget, created on first use (a handler never displayed opens no comm)."""
+        if self._widget is None:
+            from nbcallbacks.widget import TraceWidget  # noqa: PLC0415 - anywidget only when displayed
+
+            self._widget = TraceWidget(self.recorder, title=self.title)
+        return self._widget
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Show the widget when the handler is the last expression of a cell or passed to ``display``."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+# trace() and metric(): attach a handler to every run in a block, and record metrics from inside runs.
+
+_ACTIVE: ContextVar[NotebookHandler | None] = ContextVar("nbcallbacks_active_handler", default=None)
+register_configure_hook(_ACTIVE, inheritable=True)
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (where displaying a widget makes sense)."""
+    import sys  # noqa: PLC0415 - tiny, and keeps the module namespace clean
+
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+@contextlib.contextmanager
+def trace(
+    handler: NotebookHandler | None = None, *, display: bool | None = None, **handler_kwargs: Any
+) -> Iterator[NotebookHandler]:
+    """Attach a handler to every LangChain run inside the block, without passing ``callbacks=``.
+
+    ``with nbcallbacks.trace() as h: agent.invoke(...)``. In a notebook the widget is displayed at the start of
+    the block (``display=False`` to opt out).
+
+    Args:
+        handler: record into this handler instead of a new one.
+        display: show the widget now; default: only inside a Jupyter kernel.
+        **handler_kwargs: passed to ``NotebookHandler`` when a new one is made.
+    """
+    active = handler if handler is not None else NotebookHandler(**handler_kwargs)
+    if display if display is not None else _in_notebook():
+        from IPython.display import display as show  # noqa: PLC0415 - only in a notebook
+
+        show(active)  # type: ignore[no-untyped-call]
+    token = _ACTIVE.set(active)
+    try:
+        yield active
+    finally:
+        _ACTIVE.reset(token)
+        if active._widget is not None:  # noqa: SLF001 - flush what the block recorded before the cell ends
+            active._widget.flush()  # noqa: SLF001
+
+
+def metric(name: str, value: float, **labels: Any) -> None:
+    """Record a custom metric on the enclosing run (a tool, a node, a lambda).
+
+    Sent as a LangChain custom event, so it works with any handler attached; ``NotebookHandler`` shows it on the
+    run's row and in ``metrics_dataframe()``. Outside a run it is a no-op.
+    """
+    with contextlib.suppress(RuntimeError):  # no enclosing run: nothing to attach to
+        dispatch_custom_event(METRIC_EVENT, {"name": name, "value": value, "labels": labels})
+
+
+async def ametric(name: str, value: float, **labels: Any) -> None:
+    """``metric`` for async code (Python 3.10 does not propagate the run context to ``metric``)."""
+    with contextlib.suppress(RuntimeError):
+        await adispatch_custom_event(METRIC_EVENT, {"name": name, "value": value, "labels": labels})

@@ -1,0 +1,223 @@
+"""The recorder alone: stdlib-only, deltas, limits, out-of-order events, threads, subscribers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import tracemalloc
+import uuid
+
+from nbcallbacks.events import Limits
+from nbcallbacks.recorder import Recorder
+
+
+def test_recorder_imports_only_the_standard_library() -> None:
+    code = (
+        "import sys, nbcallbacks.recorder, nbcallbacks.events\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "{'langchain_core','langgraph','pandas','numpy','IPython','ipykernel','anywidget','traitlets','pydantic'}]\n"
+        "print(','.join(bad))\n"
+    )
+    # Import the two modules without running the package __init__ (which pulls in the handler).
+    loader = (
+        "import importlib.util, sys, pathlib\n"
+        "root = pathlib.Path('nbcallbacks')\n"
+        "import types; pkg = types.ModuleType('nbcallbacks')\n"
+        "pkg.__path__ = [str(root)]; sys.modules['nbcallbacks'] = pkg\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", loader + code], capture_output=True, text=True, check=True, cwd=_repo_root()
+    )
+    assert out.stdout.strip() == ""
+
+
+def _repo_root() -> str:
+    import pathlib
+
+    return str(pathlib.Path(__file__).resolve().parent.parent)
+
+
+def _ids(n: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(n)]
+
+
+def test_delta_returns_only_what_changed() -> None:
+    rec = Recorder()
+    sub = rec.subscribe()
+    root, model = _ids(2)
+    rec.start_run(root, None, event="chain_start", name="root", run_type="chain")
+    rec.start_run(model, root, event="chat_model_start", name="m", run_type="chat_model")
+    first = sub.read()
+    assert [r["name"] for r in first.runs] == ["root", "m"]
+    assert len(first.events) == 2
+    for piece in ["a", "b", "c"]:
+        rec.token(model, root, piece, 0)
+    rec.token(model, root, '{"x":', 1)
+    second = sub.read()
+    assert [r["name"] for r in second.runs] == ["m"], "only the touched run"
+    assert second.tokens == {str(model): [["text", "abc"], ["tool_call", '{"x":']]}
+    assert [e.event for e in second.events] == ["llm_new_token"] * 4
+    assert sub.read().events == []
+    assert sub.read().tokens == {}
+
+
+def test_late_subscriber_from_start_sees_everything_and_from_now_sees_nothing_old() -> None:
+    rec = Recorder()
+    (run,) = _ids(1)
+    rec.start_run(run, None, event="chat_model_start", name="m", run_type="chat_model")
+    for piece in "hello":
+        rec.token(run, None, piece, 0)
+    late = rec.subscribe().read()
+    assert late.tokens == {str(run): [["text", "hello"]]}
+    assert rec.subscribe(from_start=False).read().events == []
+
+
+def test_subscriber_is_woken_once_per_read_and_its_errors_are_counted() -> None:
+    rec = Recorder()
+    calls: list[int] = []
+    sub = rec.subscribe(lambda: calls.append(1))
+    (run,) = _ids(1)
+    rec.start_run(run, None, event="chain_start", name="r", run_type="chain")
+    rec.token(run, None, "x", 0)
+    rec.token(run, None, "y", 0)
+    assert calls == [1]
+    sub.read()
+    rec.token(run, None, "z", 0)
+    assert calls == [1, 1]
+
+    def broken() -> None:
+        raise RuntimeError("subscriber failed")
+
+    rec.subscribe(broken)
+    rec.token(run, None, "w", 0)
+    assert rec.handler_error_count == 1
+    assert rec.handler_errors()[0].where == "subscriber"
+
+
+def test_out_of_order_and_duplicated_events_never_break_and_lose_nothing() -> None:
+    rec = Recorder()
+    a, b, c, parent = _ids(4)
+    rec.end_run(a, None, event="chain_end", run_type="chain", outputs={"x": 1})
+    rec.token(b, parent, "tok", 0)
+    rec.start_run(b, parent, event="chat_model_start", name="late start", run_type="chat_model")
+    rec.start_run(c, None, event="chain_start", name="twice", run_type="chain")
+    rec.start_run(c, None, event="chain_start", name="twice", run_type="chain")
+    rec.end_run(c, None, event="chain_end", run_type="chain")
+    rec.end_run(c, None, event="chain_end", run_type="chain")
+    runs = {r.run_id: r for r in rec.runs()}
+    assert len(runs) == 3
+    assert runs[str(a)].status == "ok"
+    assert not runs[str(a)].started
+    assert runs[str(b)].name == "late start"
+    assert runs[str(b)].orphan
+    assert rec.run_text(str(b)) == "tok"
+    assert runs[str(c)].status == "ok"
+    assert rec.running_count == 1, "only b is still running"
+    assert rec.event_count == 7
+
+
+def test_event_for_unknown_run_keeps_its_run_id() -> None:
+    rec = Recorder()
+    (run,) = _ids(1)
+    rec.event(run, None, event="custom_event", data={"name": "n", "data": 1})
+    (row,) = rec.events()
+    assert row.run_id == str(run)
+    assert row.event == "custom_event"
+
+
+def test_token_limit_keeps_counts_exact_and_drops_only_text() -> None:
+    rec = Recorder(Limits(max_tokens_per_run=10))
+    (run,) = _ids(1)
+    rec.start_run(run, None, event="chat_model_start", name="m", run_type="chat_model")
+    for i in range(25):
+        rec.token(run, None, str(i % 10), 0)
+    rec.end_run(run, None, event="llm_end", run_type="chat_model", usage=(3, 25, 28))
+    (record,) = rec.runs()
+    assert record.token_count == 25
+    assert record.tokens_dropped == 15
+    assert rec.run_text(str(run)) == "0123456789"
+    assert record.output_tokens == 25
+
+
+def test_event_limit_drops_oldest_and_reports_it_to_readers() -> None:
+    rec = Recorder(Limits(max_events=100))
+    sub = rec.subscribe()
+    (run,) = _ids(1)
+    rec.start_run(run, None, event="chat_model_start", name="m", run_type="chat_model")
+    for _ in range(500):
+        rec.token(run, None, "t", 0)
+    rec.end_run(run, None, event="llm_end", run_type="chat_model")
+    assert len(rec.events()) <= 100
+    assert rec.event_count == 502
+    assert rec.dropped_events == 502 - len(rec.events())
+    delta = sub.read()
+    assert delta.dropped_events == rec.dropped_events
+    assert delta.tokens == {str(run): [["text", "t" * 500]]}, "streamed text survives the event limit"
+    (record,) = rec.runs()
+    assert record.status == "ok"
+    assert record.token_count == 500
+
+
+def test_concurrent_writers_record_every_event() -> None:
+    rec = Recorder()
+    parent = uuid.uuid4()
+    rec.start_run(parent, None, event="chain_start", name="root", run_type="chain")
+
+    def work() -> None:
+        run = uuid.uuid4()
+        rec.start_run(run, parent, event="chat_model_start", name="m", run_type="chat_model")
+        for _ in range(500):
+            rec.token(run, parent, "x", 0)
+        rec.end_run(run, parent, event="llm_end", run_type="chat_model")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    runs = rec.runs()
+    assert len(runs) == 9
+    assert all(r.token_count == 500 for r in runs[1:])
+    assert rec.event_count == 1 + 8 * 502
+    assert all(r.depth == 1 and r.parent_run_id == str(parent) for r in runs[1:])
+
+
+def test_memory_per_token_event_is_small() -> None:
+    rec = Recorder()
+    (run,) = _ids(1)
+    rec.start_run(run, None, event="chat_model_start", name="m", run_type="chat_model")
+    tokens = [f" tok{i % 1000}" for i in range(50_000)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for token in tokens:
+        rec.token(run, None, token, 0)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_event = (after - before) / len(tokens)
+    # The token strings already exist (the model made them); the recorder's own cost is what counts.
+    assert per_event < 100, per_event
+
+
+def test_handler_error_with_unprintable_exception_is_kept() -> None:
+    class WeirdError(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no str")
+
+    rec = Recorder()
+    rec.record_handler_error("test", WeirdError())
+    assert rec.handler_error_count == 1
+    assert rec.handler_errors()[0].error == "WeirdError"
+
+
+def test_mark_abandoned_flags_running_runs_only() -> None:
+    rec = Recorder()
+    done, stuck = _ids(2)
+    rec.start_run(done, None, event="chain_start", name="done", run_type="chain")
+    rec.end_run(done, None, event="chain_end", run_type="chain")
+    rec.start_run(stuck, None, event="chain_start", name="stuck", run_type="chain")
+    assert rec.mark_abandoned() == 1
+    runs = {r.name: r for r in rec.runs()}
+    assert runs["stuck"].abandoned
+    assert not runs["done"].abandoned
+    assert rec.mark_abandoned() == 0
