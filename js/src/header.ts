@@ -1,0 +1,85 @@
+/** The header: title, live indicator, totals, handler errors and dropped-data notes. */
+import type { ViewContext } from "./context";
+import { h, setAttr, setText, untrusted } from "./dom";
+import { formatCount, formatDuration, plural } from "./format";
+import { wallTime } from "./metrics";
+
+export class Header {
+  readonly el: HTMLElement;
+  private readonly live: HTMLElement;
+  private readonly stats: Record<"runs" | "errors" | "tokens" | "wall", HTMLElement>;
+  private readonly errors: HTMLDetailsElement;
+  private readonly errorsSummary: HTMLElement;
+  private readonly errorsList: HTMLElement;
+  private readonly dropped: HTMLElement;
+  private shownErrors = 0;
+
+  constructor(
+    private readonly ctx: ViewContext,
+    title: string,
+  ) {
+    this.el = h("div", "nbc-header");
+    this.live = h("span", "nbc-live");
+    this.live.setAttribute("role", "status");
+    const titleEl = untrusted("span", "nbc-title", title || "LangChain trace");
+    const stats = h("div", "nbc-stats");
+    const stat = (name: string): HTMLElement => {
+      const s = h("span", "nbc-stat");
+      s.dataset.stat = name;
+      stats.appendChild(s);
+      return s;
+    };
+    this.stats = { runs: stat("runs"), errors: stat("errors"), tokens: stat("tokens"), wall: stat("wall") };
+    this.errors = h("details", "nbc-handler-errors");
+    this.errorsSummary = h("summary", "nbc-badge nbc-badge-warn");
+    this.errorsList = h("ol", "nbc-handler-error-list");
+    this.errors.append(this.errorsSummary, this.errorsList);
+    this.errors.hidden = true;
+    this.dropped = h("span", "nbc-dropped");
+    this.dropped.hidden = true;
+    this.el.append(this.live, titleEl, stats, this.dropped, this.errors);
+  }
+
+  paint(now: number): void {
+    const { store } = this.ctx;
+    const t = store.totals;
+    const running = t.running > 0 && [...store.runs.values()].some((r) => r.status === "running" && !r.abandoned);
+    setAttr(this.live, "data-live", running ? "true" : "false");
+    setAttr(this.live, "aria-label", running ? "running" : "idle");
+    setAttr(this.live, "title", running ? `${formatCount(t.running)} running` : "idle");
+    setText(this.stats.runs, plural(t.runs, "run"));
+    setText(this.stats.errors, plural(t.errors, "error"));
+    setAttr(this.stats.errors, "data-nonzero", t.errors > 0 ? "true" : "false");
+    setText(this.stats.tokens, plural(t.tokens, "token"));
+    setAttr(this.stats.tokens, "title", "streamed chunks received");
+    setText(this.stats.wall, formatDuration(wallTime(store.runs.values(), now)));
+    setAttr(this.stats.wall, "title", "wall time: first start to last end");
+
+    const notes: string[] = [];
+    if (t.tokens_dropped > 0) notes.push(`${formatCount(t.tokens_dropped)} tokens not shown`);
+    if (t.dropped_events > 0) notes.push(`${formatCount(t.dropped_events)} old events dropped from the log`);
+    this.dropped.hidden = notes.length === 0;
+    setText(this.dropped, notes.join(" · "));
+
+    const count = Math.max(t.handler_errors, store.handlerErrors.length);
+    this.errors.hidden = count === 0;
+    setText(this.errorsSummary, `⚠ ${plural(count, "handler error")}`);
+    setAttr(this.errors, "data-count", String(count));
+    if (store.handlerErrors.length < this.shownErrors) {
+      this.errorsList.replaceChildren();
+      this.shownErrors = 0;
+    }
+    for (const err of store.handlerErrors.slice(this.shownErrors)) {
+      const li = h("li", "nbc-handler-error");
+      li.append(untrusted("span", "nbc-where", err.where), document.createTextNode(": "));
+      li.append(untrusted("span", "nbc-error-text", err.error));
+      if (err.traceback) {
+        const d = h("details", "nbc-tb");
+        d.append(h("summary", "", "traceback"), untrusted("pre", "nbc-pre", err.traceback));
+        li.appendChild(d);
+      }
+      this.errorsList.appendChild(li);
+    }
+    this.shownErrors = store.handlerErrors.length;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * nbcallbacks trace widget: anywidget front end of `nbcallbacks/widget.py` (`TraceWidget`).
+ *
+ * `initialize` creates one store per model (runs, streamed pieces, totals, handler errors), loads the `snapshot`
+ * trait, applies `delta` messages and asks for a `snapshot` message on load (`hello`) and on a gap (`resync`).
+ * `render` builds one view over that store; several views of one model share it.
+ *
+ * DOM hooks (stable; browser tests rely on them). Every class is prefixed `nbc-`.
+ *
+ *   .nbc-root                  one view. data-tab = "stream" | "tree" | "timing" (active tab), data-seq = last
+ *                              applied sequence number, data-running = "true" | "false",
+ *                              data-has-selection = "true" | "false"
+ *   .nbc-header                header. .nbc-live[data-live="true"|"false"] (pulsing while runs run),
+ *                              .nbc-title, .nbc-stat[data-stat="runs"|"errors"|"tokens"|"wall"],
+ *                              .nbc-dropped (dropped-data note, hidden when none),
+ *                              details.nbc-handler-errors[data-count] (hidden when none) > li.nbc-handler-error
+ *   .nbc-tab[data-tab=...]     tab buttons (role=tab, aria-selected); .nbc-panel[data-panel=...] (role=tabpanel)
+ *   Stream panel
+ *     .nbc-stream              the scrolling transcript; .nbc-empty while there is no model run
+ *     section.nbc-block        one model run: data-run-id, data-run-type, data-status
+ *                              ("running"|"ok"|"error"|"interrupted"|"abandoned"), data-selected="true"
+ *       .nbc-block-name        run name (button: selects the run), .nbc-block-model, .nbc-block-tokens,
+ *       .nbc-status[data-status], .nbc-block-error (error text)
+ *       .nbc-block-body > .nbc-seg[data-kind="text"|"tool_call"|"reasoning"]  streamed text, in order
+ *     button.nbc-jump          "jump to latest" (hidden while following the bottom)
+ *   Tree panel
+ *     button[data-action="expand-all"|"collapse-all"], input[data-action="show-hidden"] (checkbox)
+ *     .nbc-tree                role=tree, focusable, aria-activedescendant; rows are virtualised (only rows
+ *                              near the visible area exist)
+ *     .nbc-row                 role=treeitem: data-run-id, data-status, data-run-type, data-depth (0 = root),
+ *                              aria-level, aria-expanded (only with children), aria-selected, data-active,
+ *                              data-orphan="true", data-hidden-run="true";
+ *                              children .nbc-caret (click toggles), .nbc-icon, .nbc-name,
+ *                              .nbc-badge[data-badge="node"|"step"|"orphan"|"cycle"|"hidden"|"unstarted"],
+ *                              .nbc-status[data-status], .nbc-dur, .nbc-tok
+ *   Timing panel
+ *     button[data-group="runs"|"name"|"type"] (aria-checked)
+ *     .nbc-thead .nbc-th[data-col=...][aria-sort] > button.nbc-sort (click sorts; again reverses)
+ *     .nbc-trow (virtualised) data-run-id + data-status (runs mode) or data-group (grouped mode), aria-selected;
+ *                              cells .nbc-td[data-col="name"|"type"|"start"|"duration"|"ttft"|"tokensIn"|
+ *                              "tokensOut"|"rate"] or [data-col="key"|"count"|"total"|"mean"|"p50"|"p95"]
+ *   Inspector (beside the panels)
+ *     aside.nbc-inspector[data-run-id]  (empty string: nothing selected)
+ *       .nbc-insp-name, .nbc-insp-status[data-status], dl.nbc-facts,
+ *       details.nbc-section[data-section="error"|"inputs"|"outputs"|"tags"|"metadata"|"metrics"],
+ *       .nbc-traceback, .nbc-chat-line[data-role] (message lists), details.nbc-json (folded JSON),
+ *       button[data-action="show-stream"|"show-in-tree"]
+ *
+ * Untrusted text is set only through textContent / text nodes, inside `.nbc-u` elements (dir=auto, bidi
+ * isolated).
+ */
+import type { AnyModel, Initialize, Render } from "@anywidget/types";
+import { App } from "./app";
+import type { InboundMsg, WidgetModel } from "./protocol";
+import { TraceStore } from "./store";
+import "./styles.css";
+
+const stores = new WeakMap<AnyModel<WidgetModel>, TraceStore>();
+
+function storeFor(model: AnyModel<WidgetModel>): TraceStore {
+  let store = stores.get(model);
+  if (!store) {
+    store = new TraceStore();
+    stores.set(model, store);
+  }
+  return store;
+}
+
+const initialize: Initialize<WidgetModel> = ({ model }) => {
+  const store = storeFor(model);
+  store.onResync = () => model.send({ type: "resync" });
+  store.applySnapshot(model.get("snapshot"));
+  store.select(model.get("selected_run_id") || "");
+  const onSnapshot = (): void => {
+    store.applySnapshot(model.get("snapshot"));
+  };
+  const onSelected = (): void => store.select(model.get("selected_run_id") || "");
+  const onMsg = (msg: InboundMsg): void => {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "delta") store.applyDelta(msg);
+    else if (msg.type === "snapshot") store.applySnapshot(msg);
+  };
+  model.on("change:snapshot", onSnapshot);
+  model.on("change:selected_run_id", onSelected);
+  model.on("msg:custom", onMsg);
+  model.send({ type: "hello" });
+  return () => {
+    model.off("change:snapshot", onSnapshot);
+    model.off("change:selected_run_id", onSelected);
+    model.off("msg:custom", onMsg);
+    stores.delete(model);
+  };
+};
+
+const render: Render<WidgetModel> = ({ model, el }) => {
+  const store = storeFor(model);
+  const app = new App({
+    store,
+    title: model.get("title") || "",
+    onSelect: (runId) => {
+      model.set("selected_run_id", runId);
+      model.save_changes();
+    },
+  });
+  el.classList.add("nbc-host");
+  el.appendChild(app.el);
+  return () => app.destroy();
+};
+
+export default { initialize, render };

@@ -1,0 +1,111 @@
+/**
+ * Types of the synced traits and custom messages; mirrors `nbcallbacks/widget.py` (the widget) and
+ * `RunRecord.to_wire()` in `nbcallbacks/events.py` (the run dictionary).
+ */
+
+export type TokenKind = "text" | "tool_call" | "reasoning";
+export type Piece = [TokenKind, string];
+export type Status = "running" | "ok" | "error" | "interrupted";
+
+/** One run, as `RunRecord.to_wire()` sends it. Times are seconds since the epoch. */
+export interface RunWire {
+  run_id: string;
+  parent_run_id: string | null;
+  order: number;
+  name: string;
+  run_type: string;
+  status: Status;
+  depth: number;
+  orphan: boolean;
+  hidden: boolean;
+  started: boolean;
+  abandoned: boolean;
+  start: number;
+  end: number | null;
+  first_token: number | null;
+  token_count: number;
+  tokens_dropped: number;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  total_tokens: number | null;
+  model: string | null;
+  langgraph_node: string | null;
+  langgraph_step: number | null;
+  tags: string[];
+  metadata: unknown;
+  inputs: unknown;
+  outputs: unknown;
+  error: string | null;
+  error_type: string | null;
+  traceback: string | null;
+  metrics: Record<string, number>;
+  thread: string;
+}
+
+/** A run touched only by streamed tokens since the previous delta. */
+export interface RunLight {
+  run_id: string;
+  status: Status;
+  token_count: number;
+  first_token: number | null;
+  tokens_dropped: number;
+  light: true;
+}
+
+export interface Totals {
+  runs: number;
+  running: number;
+  errors: number;
+  tokens: number;
+  tokens_dropped: number;
+  handler_errors: number;
+  dropped_events: number;
+}
+
+export interface HandlerErrorWire {
+  time: number;
+  where: string;
+  error: string;
+  traceback: string;
+}
+
+/** The `snapshot` trait: the whole trace at `seq`. An empty object before the first flush. */
+export interface Snapshot {
+  schema: number;
+  seq: number;
+  runs: RunWire[];
+  streams: Record<string, Piece[]>;
+  totals: Totals;
+  handler_errors: HandlerErrorWire[];
+}
+
+export interface DeltaMsg {
+  type: "delta";
+  base: number;
+  seq: number;
+  runs: Array<RunWire | RunLight>;
+  tokens: Record<string, Piece[]>;
+  totals: Totals;
+  handler_errors: HandlerErrorWire[];
+  dropped_events: number;
+}
+
+export interface SnapshotMsg extends Snapshot {
+  type: "snapshot";
+}
+
+export type InboundMsg = DeltaMsg | SnapshotMsg;
+export type OutboundMsg = { type: "hello" } | { type: "resync" };
+
+/** Synced traits of `TraceWidget`. */
+export interface WidgetModel {
+  snapshot: Partial<Snapshot>;
+  selected_run_id: string;
+  title: string;
+}
+
+export const MODEL_RUN_TYPES: ReadonlySet<string> = new Set(["llm", "chat_model"]);
+
+export function isModelRun(run: Pick<RunWire, "run_type">): boolean {
+  return MODEL_RUN_TYPES.has(run.run_type);
+}

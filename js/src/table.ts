@@ -1,0 +1,215 @@
+/** The timing table: one row per run (or per name / run type), sortable, virtualised. */
+import type { ViewContext } from "./context";
+import { h, setAttr, setText, untrusted } from "./dom";
+import { originOf } from "./metrics";
+import { formatCount, formatDuration, formatRate, formatSeconds } from "./format";
+import type { Change } from "./store";
+import {
+  type GroupBy,
+  type GroupRow,
+  groupRows,
+  type SortDir,
+  sortRows,
+  type TimingRow,
+  timingRow,
+} from "./table-data";
+import { statusOf } from "./treeview";
+import { VirtualList } from "./virtual";
+
+export const TABLE_ROW_HEIGHT = 24;
+
+interface Column<T> {
+  key: keyof T & string;
+  label: string;
+  numeric: boolean;
+  format: (row: T) => string;
+}
+
+const RUN_COLUMNS: Array<Column<TimingRow>> = [
+  { key: "name", label: "Name", numeric: false, format: (r) => r.name },
+  { key: "type", label: "Type", numeric: false, format: (r) => r.type },
+  { key: "start", label: "Start", numeric: true, format: (r) => `+${formatSeconds(r.start)}` },
+  { key: "duration", label: "Duration", numeric: true, format: (r) => formatDuration(r.duration) },
+  { key: "ttft", label: "TTFT", numeric: true, format: (r) => formatDuration(r.ttft) },
+  { key: "tokensIn", label: "Tok in", numeric: true, format: (r) => formatCount(r.tokensIn) },
+  { key: "tokensOut", label: "Tok out", numeric: true, format: (r) => formatCount(r.tokensOut) },
+  { key: "rate", label: "Tok/s", numeric: true, format: (r) => formatRate(r.rate) },
+];
+
+const GROUP_COLUMNS: Array<Column<GroupRow>> = [
+  { key: "key", label: "Group", numeric: false, format: (r) => r.key },
+  { key: "count", label: "Count", numeric: true, format: (r) => formatCount(r.count) },
+  { key: "total", label: "Total", numeric: true, format: (r) => formatDuration(r.total) },
+  { key: "mean", label: "Mean", numeric: true, format: (r) => formatDuration(r.mean) },
+  { key: "p50", label: "p50", numeric: true, format: (r) => formatDuration(r.p50) },
+  { key: "p95", label: "p95", numeric: true, format: (r) => formatDuration(r.p95) },
+];
+
+type Mode = "runs" | GroupBy;
+
+export class TimingTable {
+  readonly el: HTMLElement;
+  private readonly headerRow: HTMLElement;
+  private readonly viewport: HTMLElement;
+  private readonly list: VirtualList;
+  private mode: Mode = "runs";
+  private sortKey = "start";
+  private sortDir: SortDir = "asc";
+  private rows: TimingRow[] = [];
+  private groups: GroupRow[] = [];
+  private byId = new Map<string, TimingRow | GroupRow>();
+  private dirty = true;
+
+  constructor(private readonly ctx: ViewContext) {
+    this.el = h("div", "nbc-table-wrap");
+    const bar = h("div", "nbc-toolbar");
+    const group = h("div", "nbc-segmented");
+    group.setAttribute("role", "radiogroup");
+    group.setAttribute("aria-label", "group rows");
+    const modes: Array<[Mode, string]> = [
+      ["runs", "Runs"],
+      ["name", "By name"],
+      ["type", "By type"],
+    ];
+    const buttons: HTMLButtonElement[] = [];
+    for (const [mode, label] of modes) {
+      const b = h("button", "nbc-btn", label);
+      b.type = "button";
+      b.dataset.group = mode;
+      b.setAttribute("role", "radio");
+      b.setAttribute("aria-checked", String(mode === this.mode));
+      b.addEventListener("click", () => {
+        this.mode = mode;
+        this.sortKey = mode === "runs" ? "start" : "key";
+        this.sortDir = "asc";
+        for (const other of buttons) other.setAttribute("aria-checked", String(other === b));
+        this.dirty = true;
+        this.render();
+      });
+      buttons.push(b);
+      group.appendChild(b);
+    }
+    bar.appendChild(group);
+
+    const table = h("div", "nbc-table");
+    table.setAttribute("role", "table");
+    table.setAttribute("aria-label", "timings");
+    this.headerRow = h("div", "nbc-trow nbc-thead");
+    this.headerRow.setAttribute("role", "row");
+    this.viewport = h("div", "nbc-tbody nbc-scroll nbc-vlist");
+    this.viewport.setAttribute("role", "rowgroup");
+    this.list = new VirtualList(this.viewport, {
+      rowHeight: TABLE_ROW_HEIGHT,
+      create: () => this.createRow(),
+      paint: (el, _index, key) => this.paintRow(el, key),
+    });
+    table.append(this.headerRow, this.viewport);
+    this.el.append(bar, table);
+  }
+
+  private columns(): Array<Column<TimingRow>> | Array<Column<GroupRow>> {
+    return this.mode === "runs" ? RUN_COLUMNS : GROUP_COLUMNS;
+  }
+
+  paint(change: Change): void {
+    if (change.reset || change.newRuns || change.runs.size) this.dirty = true;
+    if (change.selection) this.list.markAllDirty();
+    this.render();
+  }
+
+  render(): void {
+    if (this.dirty) {
+      this.dirty = false;
+      const runs = this.ctx.store.orderedRuns();
+      const origin = originOf(runs);
+      this.rows = runs.map((r) => timingRow(r, origin));
+      let keys: string[];
+      if (this.mode === "runs") {
+        const sorted = sortRows(this.rows, this.sortKey as keyof TimingRow, this.sortDir);
+        keys = sorted.map((r) => r.id);
+        this.byId = new Map(sorted.map((r) => [r.id, r]));
+      } else {
+        this.groups = sortRows(groupRows(this.rows, this.mode), this.sortKey as keyof GroupRow, this.sortDir);
+        keys = this.groups.map((g) => g.id);
+        this.byId = new Map(this.groups.map((g) => [g.id, g]));
+      }
+      this.el.dataset.mode = this.mode;
+      this.renderHeader();
+      this.list.setKeys(keys);
+    }
+    this.list.render();
+  }
+
+  private renderHeader(): void {
+    const cells = this.columns().map((col) => {
+      const cell = h("div", `nbc-th${col.numeric ? " nbc-num" : ""}`);
+      cell.setAttribute("role", "columnheader");
+      cell.dataset.col = col.key;
+      const sorted = this.sortKey === col.key;
+      cell.setAttribute("aria-sort", sorted ? (this.sortDir === "asc" ? "ascending" : "descending") : "none");
+      const b = h("button", "nbc-sort", col.label + (sorted ? (this.sortDir === "asc" ? " ▲" : " ▼") : ""));
+      b.type = "button";
+      b.addEventListener("click", () => {
+        if (this.sortKey === col.key) this.sortDir = this.sortDir === "asc" ? "desc" : "asc";
+        else {
+          this.sortKey = col.key;
+          this.sortDir = col.numeric && col.key !== "start" ? "desc" : "asc";
+        }
+        this.dirty = true;
+        this.render();
+      });
+      cell.appendChild(b);
+      return cell;
+    });
+    this.headerRow.replaceChildren(...cells);
+  }
+
+  private createRow(): HTMLElement {
+    const row = h("div", "nbc-trow");
+    row.setAttribute("role", "row");
+    row.tabIndex = -1;
+    row.addEventListener("click", () => {
+      const id = row.dataset.runId;
+      if (id) this.ctx.select(id);
+    });
+    return row;
+  }
+
+  private paintRow(el: HTMLElement, key: string): void {
+    const item = this.byId.get(key);
+    if (!item) return;
+    const columns = this.columns() as Array<Column<TimingRow | GroupRow>>;
+    if (el.children.length !== columns.length) {
+      el.replaceChildren(
+        ...columns.map((col) => {
+          const cell = untrusted("div", `nbc-td${col.numeric ? " nbc-num" : ""}`, "");
+          cell.setAttribute("role", "cell");
+          return cell;
+        }),
+      );
+    }
+    columns.forEach((col, i) => {
+      const cell = el.children[i] as HTMLElement;
+      setText(cell, col.format(item));
+      setAttr(cell, "data-col", col.key);
+      if (!col.numeric) cell.title = col.format(item);
+    });
+    if (this.mode === "runs") {
+      const run = this.ctx.store.runs.get(key);
+      setAttr(el, "data-run-id", key);
+      setAttr(el, "data-group", null);
+      setAttr(el, "data-status", run ? statusOf(run) : null);
+      setAttr(el, "aria-selected", this.ctx.store.selected === key ? "true" : "false");
+    } else {
+      setAttr(el, "data-run-id", null);
+      setAttr(el, "data-status", null);
+      setAttr(el, "data-group", (item as GroupRow).key);
+      setAttr(el, "aria-selected", null);
+    }
+  }
+
+  refresh(): void {
+    this.list.markAllDirty();
+    this.list.render();
+  }
+}

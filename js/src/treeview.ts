@@ -1,0 +1,319 @@
+/**
+ * The run tree: virtualised rows (fixed height), expand/collapse per node and all at once, hidden runs behind a
+ * toggle, the path to running runs auto-expanded, keyboard navigation (WAI-ARIA tree pattern with
+ * aria-activedescendant, because rows come and go while scrolling).
+ */
+import type { ViewContext } from "./context";
+import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
+import { formatCount, formatDuration } from "./format";
+import { duration, tokenTotal } from "./metrics";
+import type { RunWire } from "./protocol";
+import type { Change } from "./store";
+import { ancestorsOf, buildForest, flatten, type Forest, type Row } from "./tree";
+import { VirtualList } from "./virtual";
+
+export const TREE_ROW_HEIGHT = 26;
+
+type Mode = "auto" | "all" | "none";
+
+export function statusOf(run: Pick<RunWire, "status" | "abandoned">): string {
+  return run.abandoned && run.status === "running" ? "abandoned" : run.status;
+}
+
+const STATUS_GLYPH: Record<string, string> = {
+  running: "",
+  ok: "✓",
+  error: "✕",
+  interrupted: "⏸",
+  abandoned: "⊘",
+};
+
+export class TreeView {
+  readonly el: HTMLElement;
+  private readonly viewport: HTMLElement;
+  private readonly list: VirtualList;
+  private readonly hiddenToggle: HTMLInputElement;
+  private readonly hiddenLabel: HTMLElement;
+  private forest: Forest = buildForest([]);
+  private rows: Row[] = [];
+  private rowIndex = new Map<string, number>();
+  private readonly explicit = new Map<string, boolean>();
+  private mode: Mode = "auto";
+  private runningPath = new Set<string>();
+  private showHidden = false;
+  private active = "";
+  private structureDirty = true;
+
+  constructor(private readonly ctx: ViewContext) {
+    this.el = h("div", "nbc-tree-wrap");
+    const bar = h("div", "nbc-toolbar");
+    const expandAll = h("button", "nbc-btn", "Expand all");
+    expandAll.type = "button";
+    expandAll.dataset.action = "expand-all";
+    expandAll.addEventListener("click", () => this.setMode("all"));
+    const collapseAll = h("button", "nbc-btn", "Collapse all");
+    collapseAll.type = "button";
+    collapseAll.dataset.action = "collapse-all";
+    collapseAll.addEventListener("click", () => this.setMode("none"));
+    const label = h("label", "nbc-check");
+    this.hiddenToggle = h("input");
+    this.hiddenToggle.type = "checkbox";
+    this.hiddenToggle.dataset.action = "show-hidden";
+    this.hiddenToggle.addEventListener("change", () => {
+      this.showHidden = this.hiddenToggle.checked;
+      this.structureDirty = true;
+      this.repaint();
+    });
+    this.hiddenLabel = h("span", "", "hidden runs");
+    label.append(this.hiddenToggle, this.hiddenLabel);
+    bar.append(expandAll, collapseAll, label);
+
+    this.viewport = h("div", "nbc-tree nbc-scroll nbc-vlist");
+    this.viewport.setAttribute("role", "tree");
+    this.viewport.setAttribute("aria-label", "runs");
+    this.viewport.tabIndex = 0;
+    this.list = new VirtualList(this.viewport, {
+      rowHeight: TREE_ROW_HEIGHT,
+      create: () => this.createRow(),
+      paint: (el, index, key) => this.paintRow(el, index, key),
+    });
+    this.viewport.addEventListener("keydown", (e) => this.onKey(e));
+    this.viewport.addEventListener("focus", () => {
+      if (!this.active && this.rows.length) this.setActive((this.rows[0] as Row).id);
+    });
+    const empty = h("div", "nbc-empty nbc-tree-empty", "No runs yet.");
+    this.el.append(bar, this.viewport, empty);
+  }
+
+  private setMode(mode: Mode): void {
+    this.mode = mode;
+    this.explicit.clear();
+    this.structureDirty = true;
+    this.repaint();
+  }
+
+  private isExpanded = (id: string, depth: number): boolean => {
+    const choice = this.explicit.get(id);
+    if (choice !== undefined) return choice;
+    if (this.mode === "all") return true;
+    if (this.runningPath.has(id)) return true;
+    return this.mode === "auto" && depth < 2;
+  };
+
+  paint(change: Change): void {
+    const { store } = this.ctx;
+    if (change.reset || change.newRuns) this.structureDirty = true;
+    if (!this.structureDirty) {
+      // Running path changes when runs end or start: cheap check on touched runs only.
+      for (const id of change.runs) {
+        const run = store.runs.get(id);
+        if (run && (run.status !== "running") === this.runningPath.has(id)) {
+          this.structureDirty = true;
+          break;
+        }
+      }
+    }
+    if (this.structureDirty) {
+      this.repaint();
+      return;
+    }
+    for (const id of change.runs) this.list.markDirty(id);
+    if (change.selection) this.list.markAllDirty();
+    this.list.render();
+  }
+
+  private repaint(): void {
+    const { store } = this.ctx;
+    const runs = store.orderedRuns();
+    this.forest = buildForest(runs, this.showHidden);
+    const running = runs.filter((r) => r.status === "running" && !r.abandoned).map((r) => r.run_id);
+    this.runningPath = ancestorsOf(this.forest, running);
+    for (const id of running) this.runningPath.add(id);
+    this.rows = flatten(this.forest, this.isExpanded);
+    this.rowIndex = new Map(this.rows.map((r, i) => [r.id, i]));
+    this.list.setKeys(this.rows.map((r) => r.id));
+    this.list.render();
+    this.structureDirty = false;
+    const hidden = runs.filter((r) => r.hidden).length;
+    setText(this.hiddenLabel, `hidden runs (${formatCount(hidden)})`);
+    this.el.dataset.empty = runs.length === 0 ? "true" : "false";
+    if (this.active && !this.rowIndex.has(this.active)) this.active = "";
+    this.updateActiveDescendant();
+  }
+
+  private createRow(): HTMLElement {
+    const row = h("div", "nbc-row");
+    row.setAttribute("role", "treeitem");
+    const caret = h("span", "nbc-caret");
+    caret.setAttribute("aria-hidden", "true");
+    caret.addEventListener("click", (e) => {
+      e.stopPropagation();
+      const id = row.dataset.runId;
+      if (id) this.toggle(id);
+    });
+    const icon = h("span", "nbc-icon");
+    icon.setAttribute("aria-hidden", "true");
+    const name = untrusted("span", "nbc-name", "");
+    const badges = h("span", "nbc-badges");
+    const status = h("span", "nbc-status");
+    const dur = h("span", "nbc-dur");
+    const tok = h("span", "nbc-tok");
+    row.append(caret, icon, name, badges, status, dur, tok);
+    row.addEventListener("click", () => {
+      const id = row.dataset.runId;
+      if (!id) return;
+      this.setActive(id);
+      this.ctx.select(id);
+    });
+    row.addEventListener("dblclick", () => {
+      const id = row.dataset.runId;
+      if (id) this.toggle(id);
+    });
+    return row;
+  }
+
+  private paintRow(el: HTMLElement, index: number, id: string): void {
+    const row = this.rows[index];
+    const run = this.ctx.store.runs.get(id);
+    if (!row || !run) return;
+    const [caret, icon, name, badges, status, dur, tok] = Array.from(el.children) as HTMLElement[];
+    if (!caret || !icon || !name || !badges || !status || !dur || !tok) return;
+    el.id = `${this.ctx.prefix}-tree-${index}`;
+    el.dataset.runId = id;
+    const st = statusOf(run);
+    setAttr(el, "data-status", st);
+    setAttr(el, "data-run-type", run.run_type);
+    setAttr(el, "data-depth", String(row.depth));
+    setAttr(el, "aria-level", String(row.depth + 1));
+    setAttr(el, "aria-expanded", row.hasChildren ? String(row.expanded) : null);
+    setAttr(el, "aria-selected", this.ctx.store.selected === id ? "true" : "false");
+    setAttr(el, "data-active", this.active === id ? "true" : null);
+    setAttr(el, "data-orphan", this.forest.orphans.has(id) ? "true" : null);
+    setAttr(el, "data-hidden-run", run.hidden ? "true" : null);
+    el.style.paddingLeft = `${4 + row.depth * 16}px`;
+    setText(caret, row.hasChildren ? (row.expanded ? "▾" : "▸") : "");
+    setText(icon, runTypeGlyph(run.run_type));
+    icon.title = run.run_type;
+    setText(name, run.name);
+    name.title = run.name;
+    const badgeTexts: Array<[string, string]> = [];
+    if (run.langgraph_node && run.langgraph_node !== run.name) badgeTexts.push(["node", run.langgraph_node]);
+    if (run.langgraph_step !== null) badgeTexts.push(["step", `step ${run.langgraph_step}`]);
+    if (this.forest.orphans.has(id)) badgeTexts.push(["orphan", "orphan"]);
+    if (this.forest.cycles.has(id)) badgeTexts.push(["cycle", "cycle"]);
+    if (run.hidden) badgeTexts.push(["hidden", "hidden"]);
+    if (!run.started) badgeTexts.push(["unstarted", "no start"]);
+    const key = badgeTexts.map((b) => `${b[0]}=${b[1]}`).join("\u0000");
+    if (badges.dataset.key !== key) {
+      badges.dataset.key = key;
+      badges.replaceChildren(
+        ...badgeTexts.map(([kind, text]) => {
+          const b = untrusted("span", "nbc-badge", text);
+          b.dataset.badge = kind;
+          return b;
+        }),
+      );
+    }
+    setAttr(status, "data-status", st);
+    setText(status, STATUS_GLYPH[st] ?? "");
+    status.title = st === "error" && run.error ? `error: ${run.error}` : st;
+    setText(dur, run.end === null ? "" : formatDuration(duration(run)));
+    const total = tokenTotal(run);
+    setText(tok, total === null ? "" : `${formatCount(total)} tok`);
+  }
+
+  private toggle(id: string): void {
+    const index = this.rowIndex.get(id);
+    const row = index === undefined ? undefined : this.rows[index];
+    if (!row || !row.hasChildren) return;
+    this.explicit.set(id, !row.expanded);
+    this.structureDirty = true;
+    this.repaint();
+  }
+
+  private setActive(id: string): void {
+    const old = this.active;
+    this.active = id;
+    if (old) this.list.markDirty(old);
+    this.list.markDirty(id);
+    const index = this.rowIndex.get(id);
+    if (index !== undefined) this.list.scrollToIndex(index);
+    else this.list.render();
+    this.updateActiveDescendant();
+  }
+
+  private updateActiveDescendant(): void {
+    const index = this.active ? this.rowIndex.get(this.active) : undefined;
+    setAttr(this.viewport, "aria-activedescendant", index === undefined ? null : `${this.ctx.prefix}-tree-${index}`);
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if (!this.rows.length) return;
+    let index = this.rowIndex.get(this.active) ?? -1;
+    const row = this.rows[index];
+    switch (e.key) {
+      case "ArrowDown":
+        index = Math.min(this.rows.length - 1, index + 1);
+        break;
+      case "ArrowUp":
+        index = Math.max(0, index - 1);
+        break;
+      case "Home":
+        index = 0;
+        break;
+      case "End":
+        index = this.rows.length - 1;
+        break;
+      case "ArrowRight":
+        if (row?.hasChildren && !row.expanded) {
+          this.toggle(row.id);
+          e.preventDefault();
+          return;
+        }
+        if (row?.hasChildren) index += 1;
+        break;
+      case "ArrowLeft":
+        if (row?.hasChildren && row.expanded) {
+          this.toggle(row.id);
+          e.preventDefault();
+          return;
+        }
+        if (row) {
+          const p = this.forest.parent.get(row.id);
+          const pi = p === undefined ? undefined : this.rowIndex.get(p);
+          if (pi !== undefined) index = pi;
+        }
+        break;
+      case "Enter":
+      case " ":
+        if (row) this.ctx.select(row.id);
+        e.preventDefault();
+        return;
+      default:
+        return;
+    }
+    e.preventDefault();
+    const target = this.rows[Math.max(0, index)];
+    if (target) this.setActive(target.id);
+  }
+
+  /** Reveal a run: expand its ancestors, scroll to it, make it active. */
+  reveal(runId: string): void {
+    const run = this.ctx.store.runs.get(runId);
+    if (!run) return;
+    if (run.hidden && !this.showHidden) {
+      this.showHidden = true;
+      this.hiddenToggle.checked = true;
+    }
+    this.repaint();
+    for (const id of ancestorsOf(this.forest, [runId])) this.explicit.set(id, true);
+    this.repaint();
+    this.setActive(runId);
+  }
+
+  /** Re-measure after becoming visible (a hidden panel has no height). */
+  refresh(): void {
+    this.list.markAllDirty();
+    this.list.render();
+  }
+}

@@ -1,0 +1,388 @@
+"""The live trace widget: an anywidget fed by a ``Recorder`` subscription, in batched deltas.
+
+Wire protocol (mirrored by ``js/src/protocol.ts``):
+
+Synced traits
+    ``snapshot`` (Dict, Python -> JS): the whole trace at sequence ``seq``, so a view created later, a re-render,
+    a saved notebook and a static HTML export show everything::
+
+        {"schema": SCHEMA_VERSION, "seq": int, "runs": [run wire dict, ...] (start order),
+         "streams": {run_id: [[kind, text], ...]}, "totals": {...}, "handler_errors": [...]}
+
+    It is rebuilt in O(trace), so rarely: when the recorder has been quiet for ``QUIET_S`` with no run running,
+    at most every ``SNAPSHOT_EVERY_S`` while runs go on, on ``flush()``, and after each cell (IPython
+    ``post_run_cell``).
+    ``selected_run_id`` (Unicode, both ways): the run selected in the widget ("" for none).
+
+Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything since the previous one coalesced)
+    ``{"type": "delta", "base": int, "seq": int, "runs": [...], "tokens": {run_id: [[kind, text], ...]},
+    "totals": {...}, "handler_errors": [...], "dropped_events": int}``: applies on top of sequence ``base`` and
+    leads to ``seq``. A run appears in ``runs`` as its full wire dict when it is new or touched by anything but
+    streamed tokens (end, error, metric, ...); a run touched only by tokens gets a light update
+    ``{"run_id", "status", "token_count", "first_token", "tokens_dropped", "light": True}``.
+    ``{"type": "snapshot", ...snapshot fields...}``: the whole trace, sent in answer to a request.
+
+Custom messages, JS -> Python
+    ``{"type": "hello"}`` (a model was initialised) and ``{"type": "resync"}`` (a view missed a delta): both are
+    answered with a ``snapshot`` message.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import anywidget
+import traitlets
+
+from nbcallbacks.events import SCHEMA_VERSION, Delta, HandlerError
+
+if TYPE_CHECKING:
+    from nbcallbacks.recorder import Recorder, Subscription
+
+__all__ = ["TraceWidget"]
+
+_log = logging.getLogger(__name__)
+_log.addHandler(logging.NullHandler())
+
+STATIC: Final = Path(__file__).parent / "static"
+
+FLUSH_INTERVAL_S: Final = 0.04
+"""Minimum time between two delta messages (25 messages per second at most)."""
+QUIET_S: Final = 0.3
+"""The snapshot trait is rebuilt once the recorder has been this long without news and no run is running."""
+SNAPSHOT_EVERY_S: Final = 2.5
+"""While runs go on, the snapshot trait is rebuilt at most this often."""
+
+_LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped")
+_TOKEN_EVENT: Final = "llm_new_token"
+_ERROR_STATUSES: Final = frozenset({"error"})
+
+
+def _error_wire(error: HandlerError) -> dict[str, Any]:
+    return {"time": error.time, "where": error.where, "error": error.error, "traceback": error.traceback}
+
+
+class _Mirror:
+    """What the front end has been sent, kept consistent with the subscription cursor.
+
+    Built only from deltas, so a snapshot taken from it is exactly the state at ``seq``: deltas after it apply
+    cleanly and no streamed text is ever sent twice.
+    """
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.streams: dict[str, list[list[Any]]] = {}
+        """Per run id, ``[kind, [text, ...]]`` pieces (parts joined lazily)."""
+        self.handler_errors: list[dict[str, Any]] = []
+        self.handler_error_count = 0
+        self.dropped_events = 0
+        self.tokens = 0
+        self.tokens_dropped = 0
+        self.errors = 0
+        self.running = 0
+
+    def apply(self, delta: Delta) -> dict[str, Any]:
+        """Merge ``delta``; return the delta message carrying only what changed."""
+        base = self.seq
+        token_only = self._token_only_runs(delta)
+        sent_runs: list[dict[str, Any]] = []
+        for wire in delta.runs:
+            run_id = wire["run_id"]
+            old = self.runs.get(run_id)
+            self._count(old, -1)
+            self._count(wire, 1)
+            self.runs[run_id] = wire
+            if old is not None and run_id in token_only and old["status"] == wire["status"]:
+                light = {key: wire[key] for key in _LIGHT_FIELDS}
+                light["light"] = True
+                sent_runs.append(light)
+            else:
+                sent_runs.append(wire)
+        for run_id, pieces in delta.tokens.items():
+            stream = self.streams.setdefault(run_id, [])
+            for kind, text in pieces:
+                if stream and stream[-1][0] == kind:
+                    stream[-1][1].append(text)
+                else:
+                    stream.append([kind, [text]])
+        errors = [_error_wire(error) for error in delta.handler_errors]
+        self.handler_errors.extend(errors)
+        self.handler_error_count += len(delta.handler_errors)
+        self.dropped_events += delta.dropped_events
+        self.seq = delta.cursor
+        return {
+            "type": "delta",
+            "base": base,
+            "seq": self.seq,
+            "runs": sent_runs,
+            "tokens": delta.tokens,
+            "totals": self.totals(),
+            "handler_errors": errors,
+            "dropped_events": delta.dropped_events,
+        }
+
+    @staticmethod
+    def _token_only_runs(delta: Delta) -> set[str]:
+        """Run ids whose every event in ``delta`` is a streamed token."""
+        token_runs: set[str] = set()
+        other_runs: set[str] = set()
+        for row in delta.events:
+            (token_runs if row.event == _TOKEN_EVENT else other_runs).add(row.run_id)
+        if delta.dropped_events:  # events went missing: send every touched run in full
+            return set()
+        return token_runs - other_runs
+
+    def _count(self, wire: dict[str, Any] | None, sign: int) -> None:
+        if wire is None:
+            return
+        self.tokens += sign * int(wire.get("token_count") or 0)
+        self.tokens_dropped += sign * int(wire.get("tokens_dropped") or 0)
+        if wire.get("status") in _ERROR_STATUSES:
+            self.errors += sign
+        if wire.get("status") == "running":
+            self.running += sign
+
+    def totals(self) -> dict[str, Any]:
+        """Counts over the whole trace (cheap: kept up to date incrementally)."""
+        return {
+            "runs": len(self.runs),
+            "running": self.running,
+            "errors": self.errors,
+            "tokens": self.tokens,
+            "tokens_dropped": self.tokens_dropped,
+            "handler_errors": self.handler_error_count,
+            "dropped_events": self.dropped_events,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole trace at ``seq`` (O(trace)); joins each stream's parts once."""
+        streams: dict[str, list[list[str]]] = {}
+        for run_id, pieces in self.streams.items():
+            joined = []
+            for piece in pieces:
+                parts: list[str] = piece[1]
+                if len(parts) > 1:
+                    parts[:] = ["".join(parts)]
+                joined.append([piece[0], parts[0]])
+            streams[run_id] = joined
+        return {
+            "schema": SCHEMA_VERSION,
+            "seq": self.seq,
+            "runs": sorted(self.runs.values(), key=lambda wire: wire["order"]),
+            "streams": streams,
+            "totals": self.totals(),
+            "handler_errors": list(self.handler_errors),
+        }
+
+
+class TraceWidget(anywidget.AnyWidget):
+    """Live view of a ``Recorder``: token stream, run tree and timing table.
+
+    Args:
+        recorder: the recorder to show; the widget subscribes to it from the start.
+        title: an optional heading shown in the widget.
+    """
+
+    _esm = STATIC / "widget.js"
+    _css = STATIC / "widget.css"
+
+    snapshot = traitlets.Dict().tag(sync=True)
+    """The whole trace (see the module docstring); rebuilt rarely, read by late and reloaded views."""
+    selected_run_id = traitlets.Unicode("").tag(sync=True)
+    """Run id selected in the widget, "" for none; set it from Python to select a run."""
+    title = traitlets.Unicode("").tag(sync=True)
+    """Heading shown in the widget's header ("" for the default)."""
+
+    def __init__(self, recorder: Recorder, title: str | None = None, **kwargs: Any) -> None:
+        """Subscribe to ``recorder`` and start the flusher thread."""
+        super().__init__(title=title or "", **kwargs)
+        self._recorder = recorder
+        self._mirror = _Mirror()
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._snapshot_wanted = False
+        self._snapshot_seq = -1
+        self._last_flush = 0.0
+        self._last_change = time.monotonic()
+        self._last_snapshot = 0.0
+        self._closed = False
+        self._sub: Subscription = recorder.subscribe(self._wake.set)
+        self.on_msg(TraceWidget._on_custom_msg)
+        with self._lock:
+            self._mirror.apply(self._sub.read())
+            self._set_snapshot()
+        self._ipython_hook = self._register_cell_hook()
+        self._thread = threading.Thread(
+            target=_flusher_main,
+            args=(weakref.ref(self), self._wake, self._stop),
+            name="nbcallbacks-widget-flusher",
+            daemon=True,
+        )
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def recorder(self) -> Recorder:
+        """The recorder this widget shows."""
+        return self._recorder
+
+    def flush(self, *, snapshot: bool = True) -> None:
+        """Send everything recorded so far now, and (by default) bring the ``snapshot`` trait up to date."""
+        try:
+            with self._lock:
+                self._flush_delta()
+                if snapshot:
+                    self._set_snapshot()
+        except Exception as exc:  # noqa: BLE001 - the widget must never break the user's code
+            self._recorder.record_handler_error("widget", exc)
+
+    def close(self) -> None:
+        """Stop the flusher, unsubscribe, and close the comm (sending afterwards is a no-op)."""
+        self._shutdown()
+        super().close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _shutdown(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        self._sub.close()
+        self._unregister_cell_hook()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+
+    def _flush_delta(self) -> bool:
+        """Read the subscription and send one delta message if anything changed (lock held)."""
+        delta = self._sub.read()
+        if delta.cursor == self._mirror.seq and not delta.handler_errors and not delta.tokens:
+            return False
+        message = self._mirror.apply(delta)
+        self._last_flush = time.monotonic()
+        self._last_change = self._last_flush
+        if not self._closed:
+            self.send(message)
+        return True
+
+    def _set_snapshot(self) -> None:
+        """Rebuild the ``snapshot`` trait from the mirror if it moved on (lock held)."""
+        if self._snapshot_seq == self._mirror.seq and self.snapshot:
+            return
+        value = self._mirror.snapshot()
+        self._snapshot_seq = self._mirror.seq
+        self._last_snapshot = time.monotonic()
+        if not self._closed:
+            self.snapshot = value
+
+    def _send_snapshot_message(self) -> None:
+        """Answer a hello or resync with the whole trace (lock held)."""
+        message = self._mirror.snapshot()
+        message["type"] = "snapshot"
+        if not self._closed:
+            self.send(message)
+
+    def _on_custom_msg(self, content: Any, buffers: Any) -> None:  # noqa: ARG002 - ipywidgets' signature
+        """Requests from the front end (on the kernel's shell thread): answered with a snapshot message."""
+        try:
+            if isinstance(content, dict) and content.get("type") in {"hello", "resync"}:
+                with self._lock:
+                    self._flush_delta()
+                    self._send_snapshot_message()
+        except Exception as exc:  # noqa: BLE001 - a bad message must not break the kernel
+            self._recorder.record_handler_error("widget", exc)
+
+    def _tick(self) -> float | None:
+        """One step of the flusher; returns how long to wait for news before the next step."""
+        now = time.monotonic()
+        wait_more = FLUSH_INTERVAL_S - (now - self._last_flush)
+        if wait_more > 0 and self._stop.wait(wait_more):
+            return None
+        self._wake.clear()
+        with self._lock:
+            self._flush_delta()
+            if self._snapshot_seq != self._mirror.seq:
+                now = time.monotonic()
+                quiet = now - self._last_change >= QUIET_S and self._mirror.running == 0
+                due = now - self._last_snapshot >= SNAPSHOT_EVERY_S
+                if quiet or due:
+                    self._set_snapshot()
+                    return None
+                if self._mirror.running == 0:
+                    return max(0.0, QUIET_S - (now - self._last_change))
+                return max(0.0, SNAPSHOT_EVERY_S - (now - self._last_snapshot))
+        return None
+
+    def _register_cell_hook(self) -> Any:
+        """Flush after each notebook cell so that saved notebooks hold the complete trace."""
+        try:
+            ipython = sys.modules.get("IPython")  # only when running inside IPython; never imported here
+            shell = None if ipython is None else ipython.get_ipython()
+            if shell is None:
+                return None
+            hook = _CellHook(self)
+            shell.events.register("post_run_cell", hook)
+        except Exception:  # noqa: BLE001 - no IPython, no hook
+            _log.debug("no IPython post_run_cell hook", exc_info=True)
+            return None
+        return (shell, hook)
+
+    def _unregister_cell_hook(self) -> None:
+        registered = self._ipython_hook
+        self._ipython_hook = None
+        if registered is None:
+            return
+        shell, hook = registered
+        try:
+            shell.events.unregister("post_run_cell", hook)
+        except Exception:  # noqa: BLE001 - already gone
+            _log.debug("post_run_cell hook already removed", exc_info=True)
+
+    @traitlets.observe("comm")
+    def _watch_comm(self, change: dict[str, Any]) -> None:
+        comm = change["new"]
+        if comm is not None and hasattr(comm, "on_close"):
+            comm.on_close(lambda _msg: self._shutdown())
+
+
+class _CellHook:
+    """IPython ``post_run_cell`` callback holding the widget weakly (a closed widget is not kept alive)."""
+
+    def __init__(self, widget: TraceWidget) -> None:
+        self._widget = weakref.ref(widget)
+
+    def __call__(self, *_args: Any) -> None:
+        widget = self._widget()
+        if widget is not None and not widget._closed:  # noqa: SLF001 - same module
+            widget.flush()
+
+
+def _flusher_main(widget_ref: weakref.ref[TraceWidget], wake: threading.Event, stop: threading.Event) -> None:
+    """The flusher thread: wait for news, send one coalesced delta, keep the snapshot fresh."""
+    timeout: float | None = None
+    while not stop.is_set():
+        wake.wait(timeout)
+        if stop.is_set():
+            return
+        widget = widget_ref()
+        if widget is None:
+            return
+        try:
+            timeout = widget._tick()  # noqa: SLF001 - the thread belongs to the widget
+        except Exception as exc:  # noqa: BLE001 - never raise out of the flusher
+            timeout = None
+            try:
+                widget._recorder.record_handler_error("widget", exc)  # noqa: SLF001
+            except Exception:  # noqa: BLE001 - last resort
+                _log.exception("widget flusher failed")
+        del widget
