@@ -40,6 +40,8 @@ _DEPTH_CAP: Final = 50
 """Nesting levels walked whatever ``Limits.max_depth`` says, far below Python's recursion limit."""
 _MIN_KEEP: Final = 16
 """Characters kept of a string met when the total budget is (nearly) spent."""
+_MIN_KEY_KEEP: Final = 40
+"""Characters kept of a dictionary key whatever the limits say, so field names stay readable."""
 _ESCAPE_SLACK: Final = 32
 """Characters a truncated string may exceed its allowance by (the truncation marker)."""
 _TYPE_NAME_CHARS: Final = 100
@@ -164,10 +166,13 @@ class _Walker:
 
     # Leaves.
 
-    def text(self, text: str) -> str:
-        """``text`` cut to ``max_string`` and to what is left of the budget, spent from the budget."""
-        allowance = max(self.budget, _MIN_KEEP)
-        limit = min(self.limits.max_string, allowance)
+    def text(self, text: str, min_keep: int = 0) -> str:
+        """``text`` cut to ``max_string`` and to what is left of the budget, spent from the budget.
+
+        At least ``min_keep`` characters are kept whatever the limits say.
+        """
+        allowance = max(self.budget, _MIN_KEEP, min_keep)
+        limit = min(max(self.limits.max_string, min_keep), allowance)
         out = _truncate(text, limit)
         cost = len(encode_basestring(out))
         while cost > allowance + _ESCAPE_SLACK and limit > 1:  # escapes made it longer than allowed
@@ -254,7 +259,7 @@ class _Walker:
 
     def key(self, key: Any, taken: dict[str, Any]) -> str:
         """A dictionary key as a bounded string that does not collide with one already used."""
-        name = self.text(key if isinstance(key, str) else _safe_repr(key))
+        name = self.text(key if isinstance(key, str) else _safe_repr(key), _MIN_KEY_KEEP)
         unique, number = name, 2
         while unique in taken:
             unique = f"{name} #{number}"
