@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator
 
 _MAX_HANDLER_ERRORS_KEPT = 200
+_MAX_THREAD_INDEX = 0xFFFF  # thread names kept in 16 bits of an event's packed metadata
+_now = time.time
+_get_ident = threading.get_ident
 _NO_RUN = -1
 _NO_TOKEN = -1
 
@@ -80,11 +83,16 @@ class Recorder:
         self._run_index: dict[str, int] = {}
         # The event log, column-wise. Sequence number of entry i is self._base_seq + i.
         self._ev_time = array("d")
-        self._ev_code = array("B")
-        self._ev_run = array("l")
-        self._ev_thread = array("l")
+        self._ev_meta = array("q")
+        """Per event: ``(run index + 1) << 24 | thread index << 8 | event code`` (run index -1: unknown run)."""
         self._ev_token = array("l")
-        self._ev_data: list[Any] = []
+        """Per event: index of its text in the run's ``token_texts``, or -1."""
+        self._ev_data: dict[int, Any] = {}
+        """Sequence number -> payload preview, for the events that have one (tokens do not)."""
+        self._last_token_key: object = object()  # matches no run id until the first token
+        self._last_token_run = RunRecord(run_id="", parent_run_id=None, order=-1, name="", run_type="", start=0.0)
+        self._max_events = self.limits.max_events
+        self._max_tokens = self.limits.max_tokens_per_run
         self._base_seq = 0
         self._unknown_run_ids: dict[int, tuple[str, str | None]] = {}
         """Sequence number -> (run id, parent run id) for events whose run was never seen."""
@@ -100,41 +108,39 @@ class Recorder:
     # --- writing (called by the handler)
 
     def _thread_index(self) -> int:
-        ident = threading.get_ident()
+        ident = _get_ident()
         index = self._threads.get(ident)
         if index is None:
-            index = len(self._thread_names)
+            index = min(len(self._thread_names), _MAX_THREAD_INDEX)  # the last slot is shared past that
             self._threads[ident] = index
-            self._thread_names.append(threading.current_thread().name)
+            if index == len(self._thread_names):
+                self._thread_names.append(threading.current_thread().name)
         return index
 
     def _append(self, now: float, code: int, run_index: int, data: Any, token_index: int) -> int:
         """Append one event to the log (lock held); returns its sequence number."""
         if self._first_time is None:
             self._first_time = now
+        seq = self._base_seq + len(self._ev_time)
         self._ev_time.append(now)
-        self._ev_code.append(code)
-        self._ev_run.append(run_index)
-        self._ev_thread.append(self._thread_index())
+        self._ev_meta.append((run_index + 1) << 24 | self._thread_index() << 8 | code)
         self._ev_token.append(token_index)
-        self._ev_data.append(data)
-        kept = len(self._ev_code)
-        if kept > self.limits.max_events:
-            self._drop_oldest(kept - self.limits.max_events + max(1, self.limits.max_events // 10))
-        return self._base_seq + len(self._ev_code) - 1
+        if data is not None:
+            self._ev_data[seq] = data
+        if len(self._ev_time) > self._max_events:
+            self._drop_oldest(len(self._ev_time) - self._max_events + max(1, self._max_events // 10))
+        return seq
 
     def _drop_oldest(self, count: int) -> None:
         """Drop the oldest events in one slice (amortised O(1) per event)."""
-        count = min(count, len(self._ev_code) - 1)
+        count = min(count, len(self._ev_time) - 1)
         if count <= 0:
             return
         del self._ev_time[:count]
-        del self._ev_code[:count]
-        del self._ev_run[:count]
-        del self._ev_thread[:count]
+        del self._ev_meta[:count]
         del self._ev_token[:count]
-        del self._ev_data[:count]
         self._base_seq += count
+        self._ev_data = {seq: data for seq, data in self._ev_data.items() if seq >= self._base_seq}
         if self._unknown_run_ids:
             self._unknown_run_ids = {seq: ids for seq, ids in self._unknown_run_ids.items() if seq >= self._base_seq}
 
@@ -213,23 +219,37 @@ class Recorder:
 
     def token(self, run_id: Hashable, parent_run_id: Hashable | None, text: str, kind: int) -> None:
         """Record one streamed chunk of a model run; ``kind`` indexes ``TOKEN_KINDS``."""
-        now = time.time()
+        # The hot path: everything inline, three array appends, no per-token objects but the text itself.
+        now = _now()
         with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                run = self._placeholder(run_id, parent_run_id, "llm", now)
+            # LangChain passes the same run id object for every chunk of a stream: an identity check
+            # skips hashing the UUID (a Python-level __hash__) on all but the first chunk.
+            if run_id is self._last_token_key:
+                run = self._last_token_run
+            else:
+                known = self._runs.get(run_id)
+                run = known if known is not None else self._placeholder(run_id, parent_run_id, "llm", now)
+                self._last_token_key = run_id
+                self._last_token_run = run
             run.token_count += 1
             if run.first_token is None and text:
                 run.first_token = now
             texts = run.token_texts
-            if len(texts) < self.limits.max_tokens_per_run:
-                token_index = len(texts)
+            token_index = len(texts)
+            if token_index < self._max_tokens:
                 texts.append(text)
                 run.token_kinds.append(kind)
             else:
                 token_index = _NO_TOKEN
                 run.tokens_dropped += 1
-            self._append(now, TOKEN_EVENT_CODE, run.order, None, token_index)
+            thread = self._threads.get(_get_ident())
+            if thread is None:
+                thread = self._thread_index()
+            self._ev_time.append(now)
+            self._ev_meta.append((run.order + 1) << 24 | thread << 8 | TOKEN_EVENT_CODE)
+            self._ev_token.append(token_index)
+            if len(self._ev_time) > self._max_events:
+                self._drop_oldest(len(self._ev_time) - self._max_events + max(1, self._max_events // 10))
         if self._armed:
             self._notify()
 
@@ -370,7 +390,7 @@ class Recorder:
     def subscribe(self, callback: Callable[[], None] | None = None, *, from_start: bool = True) -> Subscription:
         """Register a consumer. With ``from_start`` its first read returns everything kept so far."""
         with self._lock:
-            sub = Subscription(self, callback, 0 if from_start else self._base_seq + len(self._ev_code))
+            sub = Subscription(self, callback, 0 if from_start else self._base_seq + len(self._ev_time))
             if not from_start:
                 sub.error_cursor = len(self._handler_errors)
                 for run in self._run_list:
@@ -403,7 +423,7 @@ class Recorder:
     def read_delta(self, sub: Subscription) -> Delta:
         """What changed since ``sub``'s cursor; advances it and re-arms its callback. O(new events)."""
         with self._lock:
-            end_seq = self._base_seq + len(self._ev_code)
+            end_seq = self._base_seq + len(self._ev_time)
             dropped = max(0, self._base_seq - sub.cursor)
             start = max(sub.cursor, self._base_seq) - self._base_seq
             stop = end_seq - self._base_seq
@@ -412,7 +432,7 @@ class Recorder:
             if dropped:  # some events were never seen: consider every run touched
                 touched = range(len(self._run_list))
             else:
-                touched = sorted({i for i in self._ev_run[start:stop] if i != _NO_RUN})
+                touched = sorted({(m >> 24) - 1 for m in self._ev_meta[start:stop]} - {_NO_RUN})
             runs = [self._run_list[i].to_wire() for i in touched]
             tokens: dict[str, list[list[str]]] = {}
             for i in touched:
@@ -444,8 +464,9 @@ class Recorder:
         run_list = self._run_list
         names = self._thread_names
         for i in range(start, stop):
-            code = self._ev_code[i]
-            run_index = self._ev_run[i]
+            meta = self._ev_meta[i]
+            code = meta & 0xFF
+            run_index = (meta >> 24) - 1
             seq = self._base_seq + i
             token = token_kind = None
             if run_index == _NO_RUN:
@@ -470,8 +491,8 @@ class Recorder:
                     run_type=run_type,
                     token=token,
                     token_kind=token_kind,
-                    data=self._ev_data[i],
-                    thread=names[self._ev_thread[i]],
+                    data=self._ev_data.get(seq),
+                    thread=names[(meta >> 8) & 0xFFFF],
                 )
             )
         return rows
@@ -479,7 +500,7 @@ class Recorder:
     def events(self) -> list[EventRow]:
         """Every kept event, in arrival order."""
         with self._lock:
-            return self._event_rows(0, len(self._ev_code))
+            return self._event_rows(0, len(self._ev_time))
 
     def iter_event_columns(self) -> Iterator[tuple[str, list[Any]]]:
         """The kept events as columns (name, values): the cheap path for building a DataFrame."""
@@ -539,7 +560,7 @@ class Recorder:
     @property
     def event_count(self) -> int:
         """Events recorded so far, kept or dropped."""
-        return self._base_seq + len(self._ev_code)
+        return self._base_seq + len(self._ev_time)
 
     @property
     def run_count(self) -> int:

@@ -1,0 +1,174 @@
+"""Per-event cost of NotebookHandler beside no handler, a no-op handler and LangChain's RunCollector.
+
+Measured side by side in one process with interleaved rounds (the machine is shared and noisy: trust the ratios
+of medians, not absolute times). Also reports the recorder's memory per token event, per 100,000 tokens and per
+10,000 runs.
+
+    python benchmarks/overhead.py [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import time
+import tracemalloc
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+
+from nbcallbacks import NotebookHandler
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TOKENS = 2_000
+STEPS = 60
+
+
+class NoOpHandler(BaseCallbackHandler):
+    """Does nothing, inline: the floor any handler pays for being called."""
+
+    run_inline = True
+
+
+def make_handlers() -> dict[str, Callable[[], list[Any]]]:
+    return {
+        "no handler": list,
+        "no-op handler": lambda: [NoOpHandler()],
+        "NotebookHandler": lambda: [NotebookHandler()],
+        "RunCollectorCallbackHandler": lambda: [RunCollectorCallbackHandler()],
+    }
+
+
+def stream_workload() -> tuple[Callable[[list[Any]], None], int]:
+    model = FakeListChatModel(responses=["x" * TOKENS])
+
+    def run(callbacks: list[Any]) -> None:
+        for _ in model.stream("go", config={"callbacks": callbacks}):
+            pass
+
+    return run, TOKENS + 2
+
+
+def astream_workload() -> tuple[Callable[[list[Any]], None], int]:
+    model = FakeListChatModel(responses=["x" * TOKENS])
+
+    async def consume(callbacks: list[Any]) -> None:
+        async for _ in model.astream("go", config={"callbacks": callbacks}):
+            pass
+
+    def run(callbacks: list[Any]) -> None:
+        asyncio.run(consume(callbacks))
+
+    return run, TOKENS + 2
+
+
+def chain_workload() -> tuple[Callable[[list[Any]], None], int]:
+    chain = RunnableLambda(lambda x: x + 1)
+    for _ in range(STEPS - 1):
+        chain = chain | RunnableLambda(lambda x: x + 1)
+
+    def run(callbacks: list[Any]) -> None:
+        chain.invoke(0, config={"callbacks": callbacks})
+
+    return run, 2 * (STEPS + 1)
+
+
+def measure(rounds: int) -> None:
+    workloads = {
+        f"{TOKENS:,}-token stream": stream_workload(),
+        f"{TOKENS:,}-token astream": astream_workload(),
+        f"{STEPS}-step chain": chain_workload(),
+    }
+    handlers = make_handlers()
+    per_event: dict[tuple[str, str], list[float]] = {}
+    for workload, (run, events) in workloads.items():
+        for factory in handlers.values():  # warm up imports and caches
+            run(factory())
+        for _ in range(rounds):
+            for name, factory in handlers.items():
+                callbacks = factory()
+                gc.collect()
+                start = time.perf_counter()
+                run(callbacks)
+                elapsed = time.perf_counter() - start
+                per_event.setdefault((workload, name), []).append(elapsed / events * 1e6)
+
+    header = f"{'configuration':<30}" + "".join(f"{w:>26}" for w in workloads)
+    print(f"Per-event cost, median of {rounds} interleaved rounds (µs, and ratio to no handler)")
+    print(header)
+    for name in handlers:
+        cells = []
+        for workload in workloads:
+            median = statistics.median(per_event[workload, name])
+            base = statistics.median(per_event[workload, "no handler"])
+            cells.append(f"{median:9.2f} µs (×{median / base:4.2f})")
+        print(f"{name:<30}" + "".join(f"{c:>26}" for c in cells))
+    print()
+
+    def ratio(workload: str, a: str, b: str) -> float:
+        return statistics.median(per_event[workload, a]) / statistics.median(per_event[workload, b])
+
+    stream, astream, _ = workloads
+    print("Targets:")
+    print(
+        f"  sync stream, NotebookHandler / no-op handler:     ×{ratio(stream, 'NotebookHandler', 'no-op handler'):.2f}"
+    )
+    print("    (target ≤ 1.15)")
+    print(f"  async stream, NotebookHandler / no handler:       ×{ratio(astream, 'NotebookHandler', 'no handler'):.2f}")
+    print("    (target ≤ 1.5)")
+    for workload in workloads:
+        r = ratio(workload, "NotebookHandler", "RunCollectorCallbackHandler")
+        print(f"  {workload}, NotebookHandler / RunCollector: ×{r:.2f} (target < 1)")
+    print()
+
+
+def memory() -> None:
+    model = FakeListChatModel(responses=["y" * 100_000])
+    h = NotebookHandler()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in model.stream("go", config={"callbacks": [h]}):
+        pass
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    tokens = h.recorder.runs()[0].token_count
+    print("Memory (tracemalloc, the handler kept alive):")
+    print(
+        f"  100,000-token stream: {(after - before) / 1e6:6.2f} MB, "
+        f"{(after - before) / tokens:5.1f} bytes per token event"
+    )
+    print("    (one-character tokens are shared by CPython; a typical 4-6 character token string adds ~50 bytes)")
+
+    h = NotebookHandler()
+    chain = RunnableLambda(lambda x: {"value": x, "label": f"item {x}"})
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    chain.batch(list(range(10_000)), config={"callbacks": [h], "max_concurrency": 8})
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    runs = h.recorder.run_count
+    print(
+        f"  {runs:,} runs (small inputs/outputs): {(after - before) / 1e6:6.2f} MB, "
+        f"{(after - before) / runs:6.0f} bytes per run"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    measure(args.rounds)
+    memory()
+
+
+if __name__ == "__main__":
+    main()
