@@ -159,7 +159,7 @@ class _Walker:
             return self.nested(obj, depth, size, lambda: self.sequence(obj, size, depth + 1, ordered))
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
             pairs = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr]
-            return self.nested(obj, depth, None, lambda: self.typed(cls, pairs, depth + 1))
+            return self.nested(obj, depth, None, lambda: self.typed(cls, pairs, len(pairs), depth + 1))
         if callable(getattr(cls, "model_dump", None)) and not isinstance(obj, type):
             return self.nested(obj, depth, None, lambda: self.dumped(obj, cls, depth + 1))
         return self.text(_safe_repr(obj))
@@ -266,10 +266,10 @@ class _Walker:
             number += 1
         return unique
 
-    def typed(self, cls: type, pairs: Iterable[tuple[str, Any]], depth: int) -> dict[str, Any]:
+    def typed(self, cls: type, pairs: Iterable[tuple[Any, Any]], size: int | None, depth: int) -> dict[str, Any]:
         """An object's fields, after a ``"__type__"`` entry naming its class."""
         out = {"__type__": self.note(_class_name(cls))}
-        return self.mapping(out, pairs, None, depth)
+        return self.mapping(out, pairs, size, depth)
 
     # Recognised by shape.
 
@@ -282,13 +282,13 @@ class _Walker:
                 value = getattr(obj, name, None)
                 if name in {"type", "content"} or not _is_unset(value, fields.get(name)):
                     pairs.append((name, value))
-            return self.mapping({}, pairs, None, depth)
+            return self.mapping({}, pairs, len(pairs), depth)
         if "page_content" in fields and "metadata" in fields:  # a LangChain document
             pairs = [("page_content", obj.page_content), ("metadata", obj.metadata)]
             doc_id = getattr(obj, "id", None)
             if doc_id is not None:
                 pairs.append(("id", doc_id))
-            return self.mapping({}, pairs, None, depth)
+            return self.mapping({}, pairs, len(pairs), depth)
         pairs = [
             (name, getattr(obj, name, None))
             for name, info in fields.items()
@@ -297,7 +297,7 @@ class _Walker:
         extra = getattr(obj, "__pydantic_extra__", None)
         if isinstance(extra, dict):
             pairs.extend(extra.items())
-        return self.typed(cls, pairs, depth)
+        return self.typed(cls, pairs, len(pairs), depth)
 
     def dumped(self, obj: Any, cls: type, depth: int) -> Any:
         """An object that only offers ``model_dump()``; its ``repr`` when that fails."""
@@ -306,7 +306,7 @@ class _Walker:
         except Exception:  # noqa: BLE001 - a failing dump falls back to repr
             return self.text(_safe_repr(obj))
         if isinstance(data, Mapping):
-            return self.typed(cls, data.items(), depth)
+            return self.typed(cls, data.items(), _safe_len(data), depth)
         return self.walk(data, depth)
 
     def array(self, obj: Any, cls: type, depth: int) -> Any:

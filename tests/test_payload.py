@@ -495,6 +495,16 @@ def test_pydantic_model_graph_with_a_cycle():
     assert check(box) == {"__type__": "Box", "items": ["<cycle: Box>"]}
 
 
+def test_wide_pydantic_model_counts_the_fields_left_out():
+    wide = pydantic.create_model("Wide", **{f"f{i}": (int, i) for i in range(10)})
+    assert check(wide(), Limits(max_items=2)) == {
+        "__type__": "Wide",
+        "f0": 0,
+        "f1": 1,
+        MORE_KEY: "+8 more items",
+    }
+
+
 def test_pydantic_model_whose_model_dump_raises_still_previews():
     assert check(BadDump(value=3)) == {"__type__": "BadDump", "value": 3}
 
