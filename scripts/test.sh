@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything the checks and tests need on a fresh machine, then runs all of them:
+# Chromium (Debian package) for the browser tests, a virtualenv with the package and its test extra,
+# the front end's npm packages; then ruff, mypy, tsc, vitest and pytest (unit, notebook and browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing Chromium for the browser tests (apt-get)"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null
+fi
+
+step "Python environment (.venv) with nbcallbacks[test]"
+python3 -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e ".[test]"
+
+step "front end: npm ci, build, type-check, unit tests"
+(
+  cd js
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run --silent build
+  npm run --silent typecheck
+  npm test --silent
+)
+
+step "ruff and mypy"
+ruff check .
+ruff format --check .
+mypy
+
+step "pytest (unit, notebooks, real browser)"
+pytest "$@"
