@@ -49,6 +49,7 @@ EVENT_NAMES: Final[tuple[str, ...]] = (
     "agent_action",
     "agent_finish",
     "metric",
+    "run_abandoned",
 )
 """Every event name the recorder stores; the index is its compact code."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,8 @@ class NotebookHandler(BaseCallbackHandler):
         self.limits = self.recorder.limits
         self.title = title
         self._widget: TraceWidget | None = None
+        if _in_notebook():
+            _flag_abandoned_runs_after_each_cell(self)
 
     # A config that copies its callbacks must keep this very handler (it holds the recorder).
     def __copy__(self) -> NotebookHandler:
@@ -694,6 +697,29 @@ def _in_notebook() -> bool:
         return False
     shell = ipython.get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _flag_abandoned_runs_after_each_cell(handler: NotebookHandler) -> None:
+    """When a notebook cell ends, flag runs that are still running as abandoned (see ``Recorder.mark_abandoned``).
+
+    Held through a weak reference: the hook removes itself once the handler is gone.
+    """
+    import sys  # noqa: PLC0415 - tiny, and keeps the module namespace clean
+
+    shell = sys.modules["IPython"].get_ipython()
+    ref = weakref.ref(handler)
+
+    def on_cell_end(*_: Any) -> None:
+        alive = ref()
+        if alive is None:
+            shell.events.unregister("post_run_cell", on_cell_end)
+            return
+        try:
+            alive.recorder.mark_abandoned()
+        except Exception as exc:  # noqa: BLE001 - never raise into the kernel
+            alive.recorder.record_handler_error("post_run_cell", exc)
+
+    shell.events.register("post_run_cell", on_cell_end)
 
 
 @contextlib.contextmanager

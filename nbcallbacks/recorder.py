@@ -232,6 +232,8 @@ class Recorder:
                 self._last_token_key = run_id
                 self._last_token_run = run
             run.token_count += 1
+            if run.abandoned:  # it is alive after all
+                run.abandoned = False
             if run.first_token is None and text:
                 run.first_token = now
             texts = run.token_texts
@@ -352,7 +354,12 @@ class Recorder:
             self._notify()
 
     def mark_abandoned(self) -> int:
-        """Mark every still-running run as abandoned (its work was interrupted); returns how many."""
+        """Flag every still-running run as abandoned; returns how many were flagged.
+
+        Called when the code that started them is over (a notebook cell finished) while they never ended: an
+        abandoned generator, an interrupted kernel, a handler that missed the end. A later event of the run
+        clears the flag (background work that is still alive).
+        """
         now = time.time()
         count = 0
         with self._lock:
@@ -362,7 +369,7 @@ class Recorder:
                 if run.status == "running" and not run.abandoned:
                     run.abandoned = True
                     count += 1
-                    self._append(now, EVENT_CODE["text"], run.order, {"abandoned": True}, _NO_TOKEN)
+                    self._append(now, EVENT_CODE["run_abandoned"], run.order, None, _NO_TOKEN)
         if count and self._armed:
             self._notify()
         return count

@@ -13,6 +13,8 @@ Synced traits
     at most every ``SNAPSHOT_EVERY_S`` while runs go on, on ``flush()``, and after each cell (IPython
     ``post_run_cell``).
     ``selected_run_id`` (Unicode, both ways): the run selected in the widget ("" for none).
+    ``title`` (Unicode, Python -> JS): heading shown in the header ("" for the default).
+    ``_uid`` (Unicode, Python -> JS): a random id; the views of one model find their shared store by it.
 
 Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything since the previous one coalesced)
     ``{"type": "delta", "base": int, "seq": int, "runs": [...], "tokens": {run_id: [[kind, text], ...]},
@@ -33,6 +35,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -59,7 +62,7 @@ QUIET_S: Final = 0.3
 SNAPSHOT_EVERY_S: Final = 2.5
 """While runs go on, the snapshot trait is rebuilt at most this often."""
 
-_LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped")
+_LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned")
 _TOKEN_EVENT: Final = "llm_new_token"
 _ERROR_STATUSES: Final = frozenset({"error"})
 
@@ -199,6 +202,12 @@ class TraceWidget(anywidget.AnyWidget):
     """Run id selected in the widget, "" for none; set it from Python to select a run."""
     title = traitlets.Unicode("").tag(sync=True)
     """Heading shown in the widget's header ("" for the default)."""
+    _uid = traitlets.Unicode().tag(sync=True)
+    """Identity of this model for the front end (anywidget hands each view its own model proxy)."""
+
+    @traitlets.default("_uid")
+    def _default_uid(self) -> str:
+        return uuid.uuid4().hex
 
     def __init__(self, recorder: Recorder, title: str | None = None, **kwargs: Any) -> None:
         """Subscribe to ``recorder`` and start the flusher thread."""
