@@ -16,20 +16,26 @@ pytestmark = pytest.mark.notebook
 
 def test_a_half_read_stream_is_flagged_abandoned_when_its_cell_ends() -> None:
     cells = [
-        "from nbcallbacks import NotebookHandler\n"
-        "from nbcallbacks.demo import DemoChatModel\n"
-        "h = NotebookHandler()\n"
-        "model = DemoChatModel(token_delay=0, responses=['one two three four five'])\n"
-        "stream = model.stream('hi', config={'callbacks': [h]})\n"
-        "first = next(stream)\n"
-        "print(h.recorder.runs()[0].status, h.recorder.runs()[0].abandoned)",
-        "import json\n"
-        "run = h.recorder.runs()[0]\n"
-        "print(json.dumps({'status': run.status, 'abandoned': run.abandoned,"
-        " 'events': [e.event for e in h.recorder.events()]}))",
-        "rest = ''.join(c.content for c in stream)\n"
-        "run = h.recorder.runs()[0]\n"
-        "print(json.dumps({'status': run.status, 'abandoned': run.abandoned}))",
+        (
+            "from nbcallbacks import NotebookHandler\n"
+            "from nbcallbacks.demo import DemoChatModel\n"
+            "h = NotebookHandler()\n"
+            "model = DemoChatModel(token_delay=0, responses=['one two three four five'])\n"
+            "stream = model.stream('hi', config={'callbacks': [h]})\n"
+            "first = next(stream)\n"
+            "print(h.recorder.runs()[0].status, h.recorder.runs()[0].abandoned)"
+        ),
+        (
+            "import json\n"
+            "run = h.recorder.runs()[0]\n"
+            "print(json.dumps({'status': run.status, 'abandoned': run.abandoned,"
+            " 'events': [e.event for e in h.recorder.events()]}))"
+        ),
+        (
+            "rest = ''.join(c.content for c in stream)\n"
+            "run = h.recorder.runs()[0]\n"
+            "print(json.dumps({'status': run.status, 'abandoned': run.abandoned}))"
+        ),
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
