@@ -21,7 +21,7 @@ Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything 
     "totals": {...}, "handler_errors": [...], "dropped_events": int}``: applies on top of sequence ``base`` and
     leads to ``seq``. A run appears in ``runs`` as its full wire dict when it is new or touched by anything but
     streamed tokens (end, error, metric, ...); a run touched only by tokens gets a light update
-    ``{"run_id", "status", "token_count", "first_token", "tokens_dropped", "light": True}``.
+    ``{"run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned", "light": True}``.
     ``{"type": "snapshot", ...snapshot fields...}``: the whole trace, sent in answer to a request.
 
 Custom messages, JS -> Python

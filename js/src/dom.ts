@@ -45,13 +45,13 @@ export function uniquePrefix(): string {
 
 /** Text glyph per run type (no icon font, no images). */
 export const RUN_TYPE_GLYPH: Record<string, string> = {
-  chain: "⛓",
+  chain: "❖",
   llm: "✦",
   chat_model: "✦",
-  tool: "🔧",
-  retriever: "🔎",
+  tool: "⚙",
+  retriever: "◎",
   prompt: "✎",
-  parser: "⎘",
+  parser: "⇥",
 };
 
 export function runTypeGlyph(runType: string): string {

@@ -55,13 +55,16 @@ import type { InboundMsg, WidgetModel } from "./protocol";
 import { TraceStore } from "./store";
 import "./styles.css";
 
-const stores = new WeakMap<AnyModel<WidgetModel>, TraceStore>();
+// anywidget gives initialize and each view a different proxy of the model, so the shared store is found by the
+// model's `_uid` trait (random per widget), not by object identity.
+const stores = new Map<string, TraceStore>();
 
 function storeFor(model: AnyModel<WidgetModel>): TraceStore {
-  let store = stores.get(model);
+  const uid = model.get("_uid") || "";
+  let store = stores.get(uid);
   if (!store) {
     store = new TraceStore();
-    stores.set(model, store);
+    stores.set(uid, store);
   }
   return store;
 }
@@ -88,7 +91,7 @@ const initialize: Initialize<WidgetModel> = ({ model }) => {
     model.off("change:snapshot", onSnapshot);
     model.off("change:selected_run_id", onSelected);
     model.off("msg:custom", onMsg);
-    stores.delete(model);
+    stores.delete(model.get("_uid") || "");
   };
 };
 

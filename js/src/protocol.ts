@@ -49,6 +49,7 @@ export interface RunLight {
   token_count: number;
   first_token: number | null;
   tokens_dropped: number;
+  abandoned: boolean;
   light: true;
 }
 
@@ -102,6 +103,8 @@ export interface WidgetModel {
   snapshot: Partial<Snapshot>;
   selected_run_id: string;
   title: string;
+  /** Random id of the Python widget; the views of one model share a store through it. */
+  _uid: string;
 }
 
 export const MODEL_RUN_TYPES: ReadonlySet<string> = new Set(["llm", "chat_model"]);

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { formatCount, formatDuration, formatRate, formatSeconds, plural } from "../src/format";
+import { duration, originOf, tokensPerSecond, ttft, wallTime } from "../src/metrics";
+
+describe("formatCount", () => {
+  it("groups thousands independently of locale", () => {
+    expect(formatCount(0)).toBe("0");
+    expect(formatCount(999)).toBe("999");
+    expect(formatCount(1000)).toBe("1,000");
+    expect(formatCount(12345)).toBe("12,345");
+    expect(formatCount(1234567)).toBe("1,234,567");
+    expect(formatCount(-1234)).toBe("-1,234");
+    expect(formatCount(null)).toBe("–");
+    expect(formatCount(Number.NaN)).toBe("–");
+  });
+  it("pluralises", () => {
+    expect(plural(1, "run")).toBe("1 run");
+    expect(plural(12345, "token")).toBe("12,345 tokens");
+  });
+});
+
+describe("formatDuration", () => {
+  it("picks a readable unit", () => {
+    expect(formatDuration(0.0032)).toBe("3.2 ms");
+    expect(formatDuration(0.85)).toBe("850 ms");
+    expect(formatDuration(1.234)).toBe("1.23 s");
+    expect(formatDuration(12.46)).toBe("12.5 s");
+    expect(formatDuration(125)).toBe("2m 05s");
+    expect(formatDuration(3720)).toBe("1h 02m");
+    expect(formatDuration(null)).toBe("–");
+    expect(formatDuration(-1)).toBe("0.0 ms");
+  });
+  it("formats offsets and rates", () => {
+    expect(formatSeconds(1.5)).toBe("1.500 s");
+    expect(formatRate(45.25)).toBe("45.3/s");
+    expect(formatRate(1234.5)).toBe("1,235/s");
+    expect(formatRate(null)).toBe("–");
+  });
+});
+
+describe("run metrics", () => {
+  const base = { start: 10, end: 12, first_token: 10.5, output_tokens: null, token_count: 40 };
+  it("derives duration, ttft and tokens per second", () => {
+    expect(duration(base)).toBe(2);
+    expect(ttft(base)).toBe(0.5);
+    expect(tokensPerSecond(base)).toBe(20);
+    expect(tokensPerSecond({ ...base, output_tokens: 10 })).toBe(5);
+    expect(tokensPerSecond({ ...base, end: null })).toBeNull();
+    expect(ttft({ ...base, first_token: null })).toBeNull();
+  });
+  it("measures wall time up to now while live, ignoring abandoned runs", () => {
+    const runs = [
+      { start: 10, end: 12, status: "ok" as const, abandoned: false },
+      { start: 11, end: null, status: "running" as const, abandoned: false },
+    ];
+    expect(wallTime(runs, 20)).toBe(10);
+    expect(wallTime([{ ...runs[1]!, abandoned: true }, runs[0]!], 20)).toBe(2);
+    expect(wallTime([], 5)).toBeNull();
+    expect(originOf(runs)).toBe(10);
+    expect(originOf([])).toBe(0);
+  });
+});
