@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
-import logging
 import math
 import operator
 import random
@@ -75,9 +74,6 @@ __all__ = [
     "search_docs",
     "tokenize",
 ]
-
-logger = logging.getLogger(__name__)
-logger.addHandler(logging.NullHandler())
 
 DEMO_MODEL_NAME: Final = "nbcallbacks-demo-1"
 """`model_name` reported by `DemoChatModel` unless another is given."""
@@ -208,7 +204,7 @@ def _answer_from_tools(results: Sequence[ToolMessage], rng: random.Random) -> st
             lines.append(f"The result is {content}.")
         elif name == "search_docs":
             first = content.split("\n\n", 1)[0]
-            lines.append(f"From the docs ({first}")
+            lines.append(f"From the docs: {first}")
         else:
             lines.append(f"{name} returned: {content}")
     closing = rng.choice(_FILLERS)
@@ -673,7 +669,7 @@ def search_docs(query: str) -> str:
     # No config is passed on purpose: the tool body runs in its own child context, so the
     # retriever run nests under the tool run (an injected `config` would be the parent's).
     docs = DemoRetriever().invoke(query)
-    return "\n\n".join(f"{d.metadata['title']}) {d.page_content}" for d in docs)
+    return "\n\n".join(f"[{d.metadata['title']}] {d.page_content}" for d in docs)
 
 
 DEMO_TOOLS: Final[tuple[BaseTool, ...]] = (get_weather, calculator, search_docs)

@@ -260,8 +260,9 @@ def _waterfall(frame: pd.DataFrame, last: pd.Timestamp) -> _Waterfall:
     out.span = max((o + d for o, d in zip(offsets, durations, strict=True)), default=0.0) or 1.0
     min_width = out.span * _MIN_BAR_FRACTION
     max_depth = max((_count(d) or 0 for d in frame["depth"]), default=0)
+    records = frame.to_dict("records")  # one conversion; row access by position is slow
     for row_pos, pos in enumerate(_tree_order(frame)):
-        row = frame.iloc[pos]
+        row = records[pos]
         depth = _count(row["depth"]) or 0
         # Tick labels are right-aligned, so depth shows as padding after the name: the deeper
         # the run, the closer its label ends to the axis.

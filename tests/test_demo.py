@@ -269,7 +269,7 @@ def test_weather_is_deterministic_and_rejects_empty_cities():
 def test_search_docs_nests_a_retriever_run_under_the_tool():
     h = Collector()
     text = demo.search_docs.invoke({"query": "how do interrupts work"}, {"callbacks": [h]})
-    assert text.startswith("Interrupts)")
+    assert text.startswith("[Interrupts] Calling interrupt() pauses a graph")
     (tool_run,) = h.runs("tool")
     (retriever_run,) = h.runs("retriever")
     assert h.starts[retriever_run]["parent"] == tool_run
