@@ -9,10 +9,13 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
 
 from nbcallbacks import NotebookHandler, demo, plot
 
 PLOT_FILE = Path(plot.__file__)
+WEATHER_QUESTION = {"messages": [("user", "What's the weather in Oslo?")]}
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +195,42 @@ def test_timeline_draws_running_runs_to_now_and_patterns_statuses():
     later = plot.timeline(df, now=pd.Timestamp("2026-01-01T00:00:10Z"))
     (chains,) = [t for t in bars(later) if t.name == "chain"]
     assert chains.x[0] == 10.0
+
+
+def test_timeline_of_a_live_handler_draws_running_runs_to_now():
+    h = NotebookHandler()
+    seen = {}
+
+    @tool
+    def snapshot(city: str) -> str:
+        """Draw the timeline while this tool, its node and the graph are still running."""
+        seen["figure"] = plot.timeline(h)
+        seen["frame"] = h.runs_dataframe()
+        return f"{city}: 20°C"
+
+    model = demo.DemoChatModel(
+        token_delay=0,
+        responses=[
+            AIMessage("", tool_calls=[{"name": "snapshot", "args": {"city": "Oslo"}, "id": "c1"}]),
+            "Done.",
+        ],
+    )
+    demo.agent(model, tools=[snapshot]).invoke(WEATHER_QUESTION, {"callbacks": [h]})
+    fig, live = seen["figure"], seen["frame"]
+    running = set(live.loc[live["status"] == "running", "name"])
+    assert running == {"LangGraph", "tools", "snapshot"}
+    patterns = {
+        text.split("</b>")[0].removeprefix("<b>"): shape
+        for t in bars(fig)
+        for text, shape in zip(t.hovertext, t.marker.pattern.shape, strict=True)
+    }
+    assert {name for name, shape in patterns.items() if shape == "/"} == running
+    # Running bars reach at least as far as every finished one.
+    (chains,) = [t for t in bars(fig) if t.name == "chain"]
+    ends = [b + w for b, w in zip(chains.base, chains.x, strict=True)]
+    assert ends[0] == max(ends)
+    # Afterwards the same handler draws everything finished.
+    assert all(s == "" for t in bars(plot.timeline(h)) for s in t.marker.pattern.shape)
 
 
 def test_timeline_keeps_orphans_and_unknown_types_and_escapes_text():
