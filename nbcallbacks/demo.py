@@ -752,7 +752,7 @@ def agent(
     try:
         from langgraph.graph import START, MessagesState, StateGraph  # noqa: PLC0415 - optional
         from langgraph.prebuilt import ToolNode, tools_condition  # noqa: PLC0415 - optional
-    except ImportError as exc:  # pragma: no cover - exercised only without langgraph
+    except ImportError as exc:
         msg = "nbcallbacks.demo.agent() needs langgraph: pip install 'nbcallbacks[demo]'"
         raise ImportError(msg) from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 from typing import Any
 
@@ -380,3 +381,11 @@ def test_agent_accepts_another_model_and_tools():
     scripted = model(responses=["No tools needed."])
     out = demo.agent(scripted, tools=[demo.calculator]).invoke(WEATHER)
     assert out["messages"][-1].content == "No tools needed."
+
+
+def test_agent_without_langgraph_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "langgraph.graph", None)
+    with pytest.raises(ImportError, match=r"pip install 'nbcallbacks\[demo\]'"):
+        demo.agent()
+    # The model, tools and chain need only langchain-core.
+    assert demo.chain(token_delay=0).invoke({"question": "still fine?"})
