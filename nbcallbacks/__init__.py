@@ -6,8 +6,21 @@ them in a live widget; ``h.runs_dataframe()`` / ``h.to_dataframe()`` export them
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from nbcallbacks.events import Limits
 from nbcallbacks.handler import NotebookHandler, ametric, metric, trace
 
 __all__ = ["Limits", "NotebookHandler", "ametric", "metric", "trace"]
 __version__ = "0.1.0"
+
+_LAZY_SUBMODULES = frozenset({"demo", "plot", "export"})
+
+
+def __getattr__(name: str) -> Any:
+    """``nbcallbacks.plot`` / ``nbcallbacks.demo`` without importing Plotly or LangGraph up front."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"nbcallbacks.{name}")
+    msg = f"module 'nbcallbacks' has no attribute {name!r}"
+    raise AttributeError(msg)
