@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
+from nbformat.sign import NotebookNotary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -172,6 +173,21 @@ class LabServer:
         """URL opening ``notebook`` in a fresh workspace (no layout restored from earlier tests)."""
         workspace = f"t{next(self._workspaces)}"
         return f"{self.url}/lab/workspaces/{workspace}/tree/{notebook}?token={self.token}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's ``JUPYTER_DATA_DIR`` (it holds the notebook-signature secret and database)."""
+        return self.base / "data"
+
+    def trust(self, path: Path) -> None:
+        """Sign a notebook as this server's user would with ``jupyter trust``.
+
+        Lab renders rich outputs that are not sanitizable (widgets among them) only for trusted
+        notebooks; a notebook executed elsewhere (nbclient, nbconvert) is not trusted until signed.
+        """
+
+        notebook = nbformat.read(path, as_version=4)
+        NotebookNotary(data_dir=str(self.data_dir)).sign(notebook)
 
     def stop(self) -> None:
         """Shut kernels down, stop the server (terminate, then kill) and remove its directory."""
@@ -354,9 +370,7 @@ class LabPage:
     def set_theme(self, theme: str) -> None:
         """Switch the Lab theme (``JupyterLab Light`` / ``JupyterLab Dark``); wait until applied."""
         light = "true" if "Light" in theme else "false"
-        self.page.evaluate(
-            "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
-        )
+        self.page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
         self.page.wait_for_function(
             "(light) => document.body.dataset.jpThemeLight === light", arg=light, timeout=30_000
         )

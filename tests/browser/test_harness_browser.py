@@ -77,9 +77,7 @@ def test_page_sees_live_updates_while_the_cell_runs_and_counts_every_comm_messag
 
     mark = lab_page.comm_mark()
     lab_page.run_cell(2)
-    lab_page.page.wait_for_function(
-        "() => document.querySelector('.probe-box').textContent === 'done:330'"
-    )
+    lab_page.page.wait_for_function("() => document.querySelector('.probe-box').textContent === 'done:330'")
     after = lab_page.comm_messages()[mark:]
     assert sum(1 for m in after if m["method"] == "custom") == 300
     assert sum(1 for m in after if m["method"] == "update") == 1
