@@ -61,6 +61,8 @@ QUIET_S: Final = 0.3
 """The snapshot trait is rebuilt once the recorder has been this long without news and no run is running."""
 SNAPSHOT_EVERY_S: Final = 2.5
 """While runs go on, the snapshot trait is rebuilt at most this often."""
+SNAPSHOT_COST_FACTOR: Final = 10.0
+"""...and never more often than this many times what the last rebuild cost (big traces: fewer rebuilds)."""
 
 _LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned")
 _TOKEN_EVENT: Final = "llm_new_token"
@@ -222,6 +224,7 @@ class TraceWidget(anywidget.AnyWidget):
         self._last_flush = 0.0
         self._last_change = time.monotonic()
         self._last_snapshot = 0.0
+        self._snapshot_cost = 0.0
         self._closed = False
         self._sub: Subscription = recorder.subscribe(self._wake.set)
         self.on_msg(TraceWidget._on_custom_msg)
@@ -288,11 +291,13 @@ class TraceWidget(anywidget.AnyWidget):
         """Rebuild the ``snapshot`` trait from the mirror if it moved on (lock held)."""
         if self._snapshot_seq == self._mirror.seq and self.snapshot:
             return
+        began = time.monotonic()
         value = self._mirror.snapshot()
         self._snapshot_seq = self._mirror.seq
-        self._last_snapshot = time.monotonic()
         if not self._closed:
             self.snapshot = value
+        self._last_snapshot = time.monotonic()
+        self._snapshot_cost = self._last_snapshot - began
 
     def _send_snapshot_message(self) -> None:
         """Answer a hello or resync with the whole trace (lock held)."""
@@ -321,15 +326,18 @@ class TraceWidget(anywidget.AnyWidget):
         with self._lock:
             self._flush_delta()
             if self._snapshot_seq != self._mirror.seq:
+                # Rebuild when quiet (nothing running, no news for QUIET_S), or every SNAPSHOT_EVERY_S
+                # meanwhile; never sooner than SNAPSHOT_COST_FACTOR times the last rebuild's cost.
                 now = time.monotonic()
-                quiet = now - self._last_change >= QUIET_S and self._mirror.running == 0
-                due = now - self._last_snapshot >= SNAPSHOT_EVERY_S
-                if quiet or due:
+                min_gap = SNAPSHOT_COST_FACTOR * self._snapshot_cost
+                since = now - self._last_snapshot
+                wait = max(SNAPSHOT_EVERY_S, min_gap) - since
+                if self._mirror.running == 0:
+                    wait = min(wait, max(QUIET_S - (now - self._last_change), min_gap - since))
+                if wait <= 0:
                     self._set_snapshot()
                     return None
-                if self._mirror.running == 0:
-                    return max(0.0, QUIET_S - (now - self._last_change))
-                return max(0.0, SNAPSHOT_EVERY_S - (now - self._last_snapshot))
+                return wait
         return None
 
     def _register_cell_hook(self) -> Any:

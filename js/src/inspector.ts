@@ -92,7 +92,13 @@ export class Inspector {
     const st = statusOf(run);
     const status = h("span", "nbc-status nbc-insp-status", st);
     status.dataset.status = st;
-    head.append(icon, untrusted("span", "nbc-insp-name", run.name), status);
+    const close = h("button", "nbc-insp-close", "×");
+    close.type = "button";
+    close.title = "Close (clear the selection)";
+    close.setAttribute("aria-label", "close the run details");
+    close.dataset.action = "close-inspector";
+    close.addEventListener("click", () => this.ctx.select(""));
+    head.append(icon, untrusted("span", "nbc-insp-name", run.name), status, close);
     out.push(head);
 
     const actions = h("div", "nbc-insp-actions");

@@ -21,6 +21,7 @@ export const TABLE_ROW_HEIGHT = 24;
 interface Column<T> {
   key: keyof T & string;
   label: string;
+  title?: string;
   numeric: boolean;
   format: (row: T) => string;
 }
@@ -28,12 +29,12 @@ interface Column<T> {
 const RUN_COLUMNS: Array<Column<TimingRow>> = [
   { key: "name", label: "Name", numeric: false, format: (r) => r.name },
   { key: "type", label: "Type", numeric: false, format: (r) => r.type },
-  { key: "start", label: "Start", numeric: true, format: (r) => `+${formatSeconds(r.start)}` },
+  { key: "start", label: "Start", title: "seconds since the first run started", numeric: true, format: (r) => formatSeconds(r.start) },
   { key: "duration", label: "Duration", numeric: true, format: (r) => formatDuration(r.duration) },
-  { key: "ttft", label: "TTFT", numeric: true, format: (r) => formatDuration(r.ttft) },
+  { key: "ttft", label: "TTFT", title: "time to first streamed token", numeric: true, format: (r) => formatDuration(r.ttft) },
   { key: "tokensIn", label: "Tok in", numeric: true, format: (r) => formatCount(r.tokensIn) },
   { key: "tokensOut", label: "Tok out", numeric: true, format: (r) => formatCount(r.tokensOut) },
-  { key: "rate", label: "Tok/s", numeric: true, format: (r) => formatRate(r.rate) },
+  { key: "rate", label: "Tok/s", title: "output tokens (or streamed chunks) per second", numeric: true, format: (r) => formatRate(r.rate) },
 ];
 
 const GROUP_COLUMNS: Array<Column<GroupRow>> = [
@@ -145,6 +146,7 @@ export class TimingTable {
       const cell = h("div", `nbc-th${col.numeric ? " nbc-num" : ""}`);
       cell.setAttribute("role", "columnheader");
       cell.dataset.col = col.key;
+      if (col.title) cell.title = col.title;
       const sorted = this.sortKey === col.key;
       cell.setAttribute("aria-sort", sorted ? (this.sortDir === "asc" ? "ascending" : "descending") : "none");
       const b = h("button", "nbc-sort", col.label + (sorted ? (this.sortDir === "asc" ? " ▲" : " ▼") : ""));
