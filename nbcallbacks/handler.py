@@ -22,6 +22,7 @@ from nbcallbacks.payload import describe_error, preview
 from nbcallbacks.recorder import Recorder
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterator, Sequence
     from uuid import UUID
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
     from tenacity import RetryCallState
 
+    from nbcallbacks.sinks import Sink, SinkWriter
     from nbcallbacks.widget import TraceWidget
 
 __all__ = ["NotebookHandler", "ametric", "metric", "trace"]
@@ -132,6 +134,8 @@ class NotebookHandler(BaseCallbackHandler):
         limits: bounds on previews, kept tokens and kept events (``Limits``); or pass its fields as keywords,
             e.g. ``NotebookHandler(max_string=500)``.
         title: a title shown in the widget's header.
+        sinks: where to send every event and run as well, off the recording thread (``JSONLSink``,
+            ``SQLiteSink``, ``LoggingSink`` or any object with ``write(batch)``; see ``nbcallbacks.sinks``).
         **limit_overrides: fields of ``Limits`` to override.
     """
 
@@ -140,7 +144,14 @@ class NotebookHandler(BaseCallbackHandler):
     raise_error = False
     """LangChain must never re-raise from this handler (it catches its own errors anyway)."""
 
-    def __init__(self, limits: Limits | None = None, *, title: str | None = None, **limit_overrides: int) -> None:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        title: str | None = None,
+        sinks: Sequence[Sink] | None = None,
+        **limit_overrides: int,
+    ) -> None:
         """Create a handler with its own recorder."""
         super().__init__()
         if limit_overrides:
@@ -154,6 +165,9 @@ class NotebookHandler(BaseCallbackHandler):
         self.limits = self.recorder.limits
         self.title = title
         self._widget: TraceWidget | None = None
+        self._sink_writer: SinkWriter | None = None
+        for sink in sinks or ():
+            self.add_sink(sink)
         if _in_notebook():
             _flag_abandoned_runs_after_each_cell(self)
 
@@ -389,9 +403,25 @@ class NotebookHandler(BaseCallbackHandler):
 
     # --- ends
 
-    def _end(self, event: str, run_type: str, outputs: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+    def _end(  # noqa: PLR0913, PLR0917 - the facts every end carries
+        self,
+        event: str,
+        run_type: str,
+        outputs: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        inputs: Any = None,
+    ) -> None:
         snapshot = self._preview(outputs)
-        self.recorder.end_run(run_id, parent_run_id, event=event, run_type=run_type, outputs=snapshot, data=snapshot)
+        self.recorder.end_run(
+            run_id,
+            parent_run_id,
+            event=event,
+            run_type=run_type,
+            outputs=snapshot,
+            data=snapshot,
+            inputs=None if inputs is None else self._preview(inputs),
+        )
 
     def on_chain_end(
         self,
@@ -401,9 +431,9 @@ class NotebookHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        """Record a chain's end."""
+        """Record a chain's end (a streamed chain gets its real ``inputs`` only here)."""
         try:
-            self._end("chain_end", "chain", outputs, run_id, parent_run_id)
+            self._end("chain_end", "chain", outputs, run_id, parent_run_id, kwargs.get("inputs"))
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
             self._failed("on_chain_end", exc)
 
@@ -470,6 +500,7 @@ class NotebookHandler(BaseCallbackHandler):
         run_id: UUID,
         parent_run_id: UUID | None,
         partial: Any = None,
+        inputs: Any = None,
     ) -> None:
         message, error_type, traceback = describe_error(error, self.limits)
         interrupted = _is_interrupt(error)
@@ -485,6 +516,7 @@ class NotebookHandler(BaseCallbackHandler):
             interrupted=interrupted,
             outputs=None if partial is None else self._preview(partial),
             data=data,
+            inputs=None if inputs is None else self._preview(inputs),
         )
 
     def on_chain_error(
@@ -497,7 +529,7 @@ class NotebookHandler(BaseCallbackHandler):
     ) -> None:
         """Record a chain's failure (a LangGraph interrupt is recorded as ``interrupted``)."""
         try:
-            self._error("chain_error", "chain", error, run_id, parent_run_id)
+            self._error("chain_error", "chain", error, run_id, parent_run_id, inputs=kwargs.get("inputs"))
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
             self._failed("on_chain_error", exc)
 
@@ -649,6 +681,46 @@ class NotebookHandler(BaseCallbackHandler):
             self._failed("on_agent_finish", exc)
 
     # --- consumers
+
+    def add_sink(self, sink: Sink) -> None:
+        """Send every event and run to ``sink`` as well: what was recorded so far, then each change.
+
+        Writing happens on background threads (one per sink, each with a bounded backlog), never in the chain.
+        """
+        if self._sink_writer is None:
+            from nbcallbacks.sinks import SinkWriter  # noqa: PLC0415 - only when sinks are used
+
+            self._sink_writer = SinkWriter(self.recorder, title=self.title)
+            weakref.finalize(self, self._sink_writer.close, 0.0)
+        self._sink_writer.add(sink)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Block until every sink has written everything recorded so far; False if ``timeout`` passed first."""
+        return True if self._sink_writer is None else self._sink_writer.flush(timeout)
+
+    def sink_status(self) -> list[dict[str, Any]]:
+        """Per sink: events and runs written, waiting, dropped, lost or failed, errors (``SinkWriter.status``)."""
+        return [] if self._sink_writer is None else self._sink_writer.status()
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], session: str | int | None = None, run: str | None = None
+    ) -> NotebookHandler:
+        """A handler holding a trace saved by ``JSONLSink`` or ``SQLiteSink``, in this or any other process.
+
+        Its runs, events, text, timings, DataFrames and charts are the saved ones; displaying it shows them.
+
+        Args:
+            path: the JSONL or SQLite file.
+            session: a session id (or unique prefix), an index in start order, or ``None`` for the latest.
+            run: keep only this run (id or unique prefix) and its descendants.
+        """
+        from nbcallbacks.history import load_trace  # noqa: PLC0415 - only when loading
+
+        saved = load_trace(path, session=session, run=run)
+        handler = cls(saved.limits, title=saved.title)
+        handler.recorder.restore(saved.runs, saved.events, saved.first_time)
+        return handler
 
     def runs_dataframe(self) -> pd.DataFrame:
         """One row per run, in start order (see ``nbcallbacks.export.runs_dataframe``)."""

@@ -11,9 +11,11 @@ a timestamp and a few small integers), not a Python object per field.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback as traceback_module
+import uuid
 from array import array
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -266,8 +268,13 @@ class Recorder:
         data: Any = None,
         usage: tuple[int | None, int | None, int | None] | None = None,
         model: str | None = None,
+        inputs: Any = None,
     ) -> None:
-        """Record a run's successful end, with token usage ``(input, output, total)`` for model runs."""
+        """Record a run's successful end, with token usage ``(input, output, total)`` for model runs.
+
+        ``inputs``, when given, replaces the inputs recorded at the start (a streamed chain gets its real
+        inputs only at its end).
+        """
         now = time.time()
         with self._lock:
             run = self._runs.get(run_id)
@@ -275,6 +282,8 @@ class Recorder:
                 run = self._placeholder(run_id, parent_run_id, run_type, now)
             self._finish(run, "ok", now)
             run.outputs = outputs
+            if inputs is not None:
+                run.inputs = inputs
             if usage is not None:
                 run.input_tokens, run.output_tokens, run.total_tokens = usage
             if model and not run.model:
@@ -296,8 +305,12 @@ class Recorder:
         interrupted: bool = False,
         outputs: Any = None,
         data: Any = None,
+        inputs: Any = None,
     ) -> None:
-        """Record a run's failure (or LangGraph interrupt, which is a pause, not a failure)."""
+        """Record a run's failure (or LangGraph interrupt, which is a pause, not a failure).
+
+        ``inputs``, when given, replaces the inputs recorded at the start (as in ``end_run``).
+        """
         now = time.time()
         with self._lock:
             run = self._runs.get(run_id)
@@ -309,6 +322,8 @@ class Recorder:
             run.traceback = traceback
             if outputs is not None:
                 run.outputs = outputs
+            if inputs is not None:
+                run.inputs = inputs
             self._append(now, EVENT_CODE[event], run.order, data, _NO_TOKEN)
         if self._armed:
             self._notify()
@@ -578,6 +593,74 @@ class Recorder:
     def running_count(self) -> int:
         """Runs started and not yet ended."""
         return self._running
+
+    # --- importing (replay of a saved trace)
+
+    def restore(self, runs: list[RunRecord], events: list[EventRow], first_time: float | None) -> None:
+        """Fill an empty recorder with saved runs and events, so every reader sees them as if recorded here.
+
+        ``runs`` are complete run records (their kept text is rebuilt from the token events); ``events`` are in
+        ``seq`` order, each linked to its run by ``run_id`` unless its ``run_type`` is empty (an event of a run
+        that was never seen). Runs are renumbered in start order; event numbering starts at the first event's
+        ``seq`` and closes any gap.
+
+        Raises:
+            ValueError: the recorder already holds something.
+        """
+        with self._lock:
+            if self._run_list or self._ev_time:
+                msg = "restore() needs an empty recorder"
+                raise ValueError(msg)
+            by_id = self._restore_runs(runs)
+            self._base_seq = events[0].seq if events else 0
+            for row in events:
+                seq = self._base_seq + len(self._ev_time)
+                run = by_id.get(row.run_id) if row.run_type else None
+                token_index = _NO_TOKEN
+                if run is None:
+                    run_index = _NO_RUN
+                    self._unknown_run_ids[seq] = (row.run_id, row.parent_run_id)
+                else:
+                    run_index = run.order
+                    if row.token is not None:
+                        token_index = len(run.token_texts)
+                        run.token_texts.append(row.token)
+                        run.token_kinds.append(TOKEN_KINDS.index(row.token_kind or "text"))
+                self._ev_time.append(row.time)
+                self._ev_meta.append(
+                    (run_index + 1) << 24 | self._restore_thread(row.thread) << 8 | EVENT_CODE[row.event]
+                )
+                self._ev_token.append(token_index)
+                if row.data is not None:
+                    self._ev_data[seq] = row.data
+            self._first_time = first_time if first_time is not None else (events[0].time if events else None)
+        if self._armed:
+            self._notify()
+
+    def _restore_runs(self, runs: list[RunRecord]) -> dict[str, RunRecord]:
+        """Add saved runs in start order (lock held); returns them by id."""
+        by_id: dict[str, RunRecord] = {}
+        for order, saved in enumerate(sorted(runs, key=lambda r: r.order)):
+            run = replace(saved, order=order, token_texts=[], token_kinds=bytearray(), tags=list(saved.tags))
+            key: Hashable = run.run_id
+            with contextlib.suppress(ValueError):
+                key = uuid.UUID(run.run_id)  # LangChain's run ids: a later live event finds the run
+            self._runs[key] = run
+            self._run_list.append(run)
+            self._run_index[run.run_id] = order
+            by_id[run.run_id] = run
+            if run.status == "running":
+                self._running += 1
+        return by_id
+
+    def _restore_thread(self, name: str) -> int:
+        """Index of a thread name in the log (lock held)."""
+        if name in self._thread_names:
+            return self._thread_names.index(name)
+        index = min(len(self._thread_names), _MAX_THREAD_INDEX)
+        if index == len(self._thread_names):
+            self._thread_names.append(name)
+        return index
 
 
 def _merge_pieces(texts: list[str], kinds: bytearray, start: int, stop: int) -> list[list[str]]:
