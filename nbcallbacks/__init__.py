@@ -2,6 +2,8 @@
 
 ``NotebookHandler`` records runs (attach it with ``config={"callbacks": [h]}`` or ``with trace() as h:``) and shows
 them in a live widget; ``h.runs_dataframe()`` / ``h.to_dataframe()`` export them to pandas.
+``NotebookHandler(sinks=[SQLiteSink("runs.db")])`` keeps a history too: ``history("runs.db")`` lists it,
+``NotebookHandler.load("runs.db")`` replays it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,21 @@ from typing import Any
 
 from nbcallbacks.events import Limits
 from nbcallbacks.handler import NotebookHandler, ametric, metric, trace
+from nbcallbacks.history import history
+from nbcallbacks.sinks import JSONLSink, LoggingSink, Sink, SQLiteSink
 
-__all__ = ["Limits", "NotebookHandler", "ametric", "metric", "trace"]
+__all__ = [
+    "JSONLSink",
+    "Limits",
+    "LoggingSink",
+    "NotebookHandler",
+    "SQLiteSink",
+    "Sink",
+    "ametric",
+    "history",
+    "metric",
+    "trace",
+]
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = frozenset({"demo", "plot", "export"})
