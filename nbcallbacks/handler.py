@@ -8,7 +8,9 @@ ever raises into the user's chain: failures are caught, counted and kept for dis
 from __future__ import annotations
 
 import contextlib
+import decimal
 import logging
+import numbers
 import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -604,9 +606,10 @@ class NotebookHandler(BaseCallbackHandler):
         name = str(data.get("name"))
         value = data.get("value")
         labels = data.get("labels") or {}
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        number = float(value) if isinstance(value, (int, float)) and numeric else float("nan")
-        shown = number if numeric else self._preview(value)
+        number = _metric_number(value)
+        shown = number if number is not None else self._preview(value)
+        if number is None:
+            number = float("nan")
         self.recorder.metric(run_id, name, number, {"name": name, "value": shown, "labels": self._preview(labels)})
 
     def on_text(
@@ -822,7 +825,17 @@ def trace(
             active._widget.flush()  # noqa: SLF001
 
 
-def metric(name: str, value: float, **labels: Any) -> None:
+def _metric_number(value: Any) -> float | None:
+    """A metric's value as a float: any real number (bool, numpy scalars and ``Decimal`` included), else None."""
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
+
+
+def metric(name: str, value: float, /, **labels: Any) -> None:
     """Record a custom metric on the enclosing run (a tool, a node, a lambda).
 
     Sent as a LangChain custom event, so it works with any handler attached; ``NotebookHandler`` shows it on the
@@ -832,7 +845,7 @@ def metric(name: str, value: float, **labels: Any) -> None:
         dispatch_custom_event(METRIC_EVENT, {"name": name, "value": value, "labels": labels})
 
 
-async def ametric(name: str, value: float, **labels: Any) -> None:
+async def ametric(name: str, value: float, /, **labels: Any) -> None:
     """``metric`` for async code (Python 3.10 does not propagate the run context to ``metric``)."""
     with contextlib.suppress(RuntimeError):
         await adispatch_custom_event(METRIC_EVENT, {"name": name, "value": value, "labels": labels})
