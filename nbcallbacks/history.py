@@ -167,7 +167,8 @@ def _all_sessions(path: Path) -> dict[str, dict[str, Any]]:
             return _merge_sessions(_sql_sessions(conn))
         finally:
             conn.close()
-    return _merge_sessions(list(_jsonl(path, lambda line: b'"kind":"session"' in line)))
+    found = _jsonl(path, lambda line: b'"kind":"session"' in line)
+    return _merge_sessions([record for record in found if record.get("kind") == "session"])
 
 
 def sessions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

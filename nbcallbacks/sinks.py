@@ -153,6 +153,9 @@ class Sink(Protocol):
     - ``flush() -> None``: after the records written so far, when ``NotebookHandler.flush()`` is called.
     - ``close() -> None``: once, when the handler's writer shuts down (at interpreter exit at the latest).
 
+    An optional ``max_backlog`` attribute (events) overrides how much may wait for this sink before later
+    batches are dropped for it (``SinkWriter.max_backlog``, 200,000 by default).
+
     ``write`` receives records in order (see the module documentation); it may block or raise: that only
     affects this sink, and is counted in ``NotebookHandler.sink_status()``.
     """
@@ -301,6 +304,14 @@ class SinkStalledError(RuntimeError):
     """A sink's write has not returned for a long time."""
 
 
+def _backlog(sink: Any, default: int) -> int:
+    """A sink's own ``max_backlog`` attribute (a positive int), else the writer's."""
+    value = getattr(sink, "max_backlog", None)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return default
+
+
 def _sink_name(sink: Any) -> str:
     describe = getattr(sink, "describe", None)
     if callable(describe):
@@ -318,6 +329,7 @@ class _Worker:
         self.name = _sink_name(sink)
         self.cond = threading.Condition(threading.Lock())
         self.queue: deque[tuple[str, Any, int]] = deque()
+        self.max_backlog = _backlog(sink, writer.max_backlog)
         self.queued_events = 0
         self.session_sent = False
         self.stale_runs: set[str] = set()
@@ -338,10 +350,10 @@ class _Worker:
 
     # called by the reader thread
 
-    def offer(self, records: list[dict[str, Any]], events: int, run_ids: Iterable[str]) -> bool:
+    def offer(self, records: list[dict[str, Any]], events: int, run_ids: Iterable[str], *, force: bool = False) -> bool:
         """Queue a batch unless the backlog is full (then count it as dropped); returns whether queued."""
         with self.cond:
-            if self.queue and self.queued_events + events > self.writer.max_backlog:
+            if not force and self.queue and self.queued_events + events > self.max_backlog:
                 self.dropped_events += events
                 before = len(self.stale_runs)
                 self.stale_runs.update(run_ids)
@@ -356,7 +368,7 @@ class _Worker:
             self.report(
                 "backpressure",
                 SinkBackpressureError(
-                    f"sink {self.name} cannot keep up: more than {self.writer.max_backlog:,} events waiting, "
+                    f"sink {self.name} cannot keep up: more than {self.max_backlog:,} events waiting, "
                     "later ones are dropped and counted (see sink_status())"
                 ),
             )
@@ -450,11 +462,22 @@ class _Worker:
         except Exception as exc:  # noqa: BLE001 - a sink's failure stays with the sink
             self.failed_events += events
             self._failed(exc, "write")
+            self._resend(records)
         else:
             self.written_events += events
             self.written_runs += runs
         finally:
             self.busy_since = None
+
+    def _resend(self, records: list[dict[str, Any]]) -> None:
+        """After a failed write, send its session record and the current state of its runs again next time."""
+        with self.cond:
+            for record in records:
+                kind = record.get("kind")
+                if kind == "run":
+                    self.stale_runs.add(record["run_id"])
+                elif kind == "session":
+                    self.session_sent = False
 
     def status(self) -> dict[str, Any]:
         busy = self.busy_since
@@ -643,19 +666,12 @@ class SinkWriter:
             delta = sub.read()
             workers = self._workers
             if delta.dropped_events:
-                self.lost_events += delta.dropped_events
-                for worker in workers:
-                    worker.lost_events += delta.dropped_events
-                    worker.report(
-                        "lost",
-                        SinkBackpressureError(
-                            f"{delta.dropped_events:,} events left the recorder's log (Limits.max_events) before "
-                            f"sink {worker.name} could read them"
-                        ),
-                    )
+                self._count_lost(workers, delta.dropped_events)
             if delta.events or delta.runs:
                 self._offer(workers, delta.events, [_wire_run(wire) for wire in delta.runs])
             flushes, self._flushes = self._flushes, []
+            if flushes or self._stopping:
+                self._resync(workers)
             for done in flushes:
                 for worker, event in zip(workers, done, strict=False):
                     worker.post(_FLUSH, event)
@@ -669,6 +685,25 @@ class SinkWriter:
                     worker.post(_STOP, threading.Event())
                 _LIVE_WRITERS.discard(self)
         return stopping
+
+    def _count_lost(self, workers: list[_Worker], count: int) -> None:
+        self.lost_events += count
+        for worker in workers:
+            worker.lost_events += count
+            worker.report(
+                "lost",
+                SinkBackpressureError(
+                    f"{count:,} events left the recorder's log (Limits.max_events) before sink {worker.name} "
+                    "could read them"
+                ),
+            )
+
+    def _resync(self, workers: list[_Worker]) -> None:
+        """Send the current state of runs whose records were dropped, whatever waits before it."""
+        first_start = self._first_start if self._first_start is not None else 0.0
+        for worker in workers:
+            if worker.stale_runs:
+                self._offer_one(worker, [], 0, [], first_start, force=True)
 
     def _offer(self, workers: list[_Worker], events: list[EventRow], runs: list[RunRecord]) -> None:
         session = self.session_id
@@ -686,24 +721,34 @@ class SinkWriter:
         for worker in workers:
             self._offer_one(worker, records, len(events), run_ids, first_start)
 
-    def _offer_one(
-        self, worker: _Worker, records: list[dict[str, Any]], events: int, run_ids: list[str], first_start: float
+    def _offer_one(  # noqa: PLR0913 - one batch and where it goes
+        self,
+        worker: _Worker,
+        records: list[dict[str, Any]],
+        events: int,
+        run_ids: list[str],
+        first_start: float,
+        *,
+        force: bool = False,
     ) -> None:
         prefix: list[dict[str, Any]] = []
-        if not worker.session_sent:
-            session = dict(self.session)
-            session["first_time"] = self.recorder.first_time
-            prefix.append(session)
-        if worker.stale_runs and not worker.queue:
-            for run_id in worker.stale_runs.difference(run_ids):
-                run = self.recorder.run(run_id)
-                if run is not None:
-                    prefix.append(run_record(run, first_start, self.session_id))
+        with worker.cond:
+            if not worker.session_sent:
+                session = dict(self.session)
+                session["first_time"] = self.recorder.first_time
+                prefix.append(session)
+            resync = worker.stale_runs and (force or not worker.queue)
+            stale = worker.stale_runs.difference(run_ids) if resync else set()
+        for run_id in stale:
+            run = self.recorder.run(run_id)
+            if run is not None:
+                prefix.append(run_record(run, first_start, self.session_id))
         batch = [*prefix, *records] if prefix else records
-        if worker.offer(batch, events, run_ids):
-            worker.session_sent = True
-            if prefix:
-                worker.stale_runs.clear()
+        if batch and worker.offer(batch, events, run_ids, force=force):
+            with worker.cond:
+                worker.session_sent = True
+                worker.stale_runs.difference_update(stale)
+                worker.stale_runs.difference_update(run_ids)
 
     def _bootstrap(self, worker: _Worker, cursor: int) -> None:
         """Queue for a sink added late what the reader already handed to the others (lock held)."""
@@ -732,7 +777,7 @@ class SinkWriter:
                     "stalled",
                     SinkStalledError(
                         f"sink {worker.name} has been writing for more than {self.stall_after:g} s; up to "
-                        f"{self.max_backlog:,} events wait for it, later ones are dropped and counted"
+                        f"{worker.max_backlog:,} events wait for it, later ones are dropped and counted"
                     ),
                 )
 
