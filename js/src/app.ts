@@ -153,6 +153,7 @@ export class App {
     if (name === "tree") {
       this.paintTree();
       this.tree.refresh();
+      if (this.ctx.store.selected) this.tree.scrollTo(this.ctx.store.selected);
     } else if (name === "timing") {
       this.paintTable();
       this.table.refresh();

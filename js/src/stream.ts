@@ -17,6 +17,7 @@ interface Block {
   head: {
     name: HTMLElement;
     model: HTMLElement;
+    node: HTMLElement;
     status: HTMLElement;
     tokens: HTMLElement;
     time: HTMLElement;
@@ -122,6 +123,9 @@ export class StreamView {
     name.title = "Select this run";
     name.addEventListener("click", () => this.ctx.select(run.run_id));
     const model = untrusted("span", "nbc-block-model", "");
+    const node = untrusted("span", "nbc-badge", "");
+    node.dataset.badge = "node";
+    node.hidden = true;
     const status = h("span", "nbc-status");
     const tokens = h("span", "nbc-block-tokens");
     const time = h("span", "nbc-block-time");
@@ -129,12 +133,12 @@ export class StreamView {
     tree.type = "button";
     tree.title = "Show in the run tree";
     tree.addEventListener("click", () => this.ctx.showInTree(run.run_id));
-    head.append(icon, name, model, status, tokens, time, tree);
+    head.append(icon, name, node, model, status, tokens, time, tree);
     const body = h("div", "nbc-block-body");
     el.append(head, body);
     const block: Block = {
       el,
-      head: { name, model, status, tokens, time },
+      head: { name, model, node, status, tokens, time },
       body,
       shown: 0,
       seg: null,
@@ -157,6 +161,10 @@ export class StreamView {
     setText(block.head.name, run.name);
     setText(block.head.model, run.model ?? "");
     block.head.model.hidden = !run.model;
+    const node = run.langgraph_node ? `${run.langgraph_node}${run.langgraph_step === null ? "" : ` · ${run.langgraph_step}`}` : "";
+    setText(block.head.node, node);
+    block.head.node.hidden = !node;
+    block.head.node.title = node ? "LangGraph node · step" : "";
     const status = run.abandoned && run.status === "running" ? "abandoned" : run.status;
     setAttr(block.el, "data-status", status);
     setAttr(block.head.status, "data-status", status);

@@ -311,6 +311,12 @@ export class TreeView {
     this.setActive(runId);
   }
 
+  /** Scroll to a run's row if it is shown (no expanding). */
+  scrollTo(runId: string): void {
+    const index = this.rowIndex.get(runId);
+    if (index !== undefined) this.list.scrollToIndex(index);
+  }
+
   /** Re-measure after becoming visible (a hidden panel has no height). */
   refresh(): void {
     this.list.markAllDirty();
