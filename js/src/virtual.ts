@@ -86,14 +86,17 @@ export class VirtualList {
         this.live.delete(key);
       }
     }
+    // Rows stay in DOM order = visual order (screen readers and tests read the DOM), moved only when needed.
+    let previous: Element = this.spacer;
     for (const [key, index] of wanted) {
       let entry = this.live.get(key);
       if (!entry) {
         const el = this.spare.pop() ?? this.options.create();
         entry = { el, index: -1 };
         this.live.set(key, entry);
-        this.viewport.appendChild(el);
       }
+      if (previous.nextSibling !== entry.el) this.viewport.insertBefore(entry.el, previous.nextSibling);
+      previous = entry.el;
       if (entry.index !== index) {
         entry.el.style.transform = `translateY(${index * rowHeight}px)`;
       }

@@ -1,0 +1,228 @@
+// @vitest-environment happy-dom
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import widget from "../src/index";
+import type { DeltaMsg, Piece, RunWire, Snapshot, Totals } from "../src/protocol";
+
+const totals: Totals = {
+  runs: 0,
+  running: 0,
+  errors: 0,
+  tokens: 0,
+  tokens_dropped: 0,
+  handler_errors: 0,
+  dropped_events: 0,
+};
+
+function wire(run_id: string, order: number, over: Partial<RunWire> = {}): RunWire {
+  return {
+    run_id,
+    parent_run_id: null,
+    order,
+    name: run_id,
+    run_type: "chain",
+    status: "ok",
+    depth: 0,
+    orphan: false,
+    hidden: false,
+    started: true,
+    abandoned: false,
+    start: 1000 + order,
+    end: 1000 + order + 0.5 + (order % 7),
+    first_token: null,
+    token_count: 0,
+    tokens_dropped: 0,
+    input_tokens: null,
+    output_tokens: null,
+    total_tokens: null,
+    model: null,
+    langgraph_node: null,
+    langgraph_step: null,
+    tags: [],
+    metadata: null,
+    inputs: { q: order },
+    outputs: null,
+    error: null,
+    error_type: null,
+    traceback: null,
+    metrics: {},
+    thread: "",
+    ...over,
+  };
+}
+
+function snapshot(seq: number, runs: RunWire[], streams: Record<string, Piece[]> = {}): Snapshot {
+  return { schema: 1, seq, runs, streams, totals: { ...totals, runs: runs.length }, handler_errors: [] };
+}
+
+/** A stand-in for anywidget's model proxy: traits, custom messages, what the view sends. */
+class FakeModel {
+  state: Record<string, unknown>;
+  sent: unknown[] = [];
+  saved = 0;
+  private handlers = new Map<string, Array<(...args: unknown[]) => void>>();
+
+  constructor(snap: Snapshot, uid = `uid-${Math.random()}`) {
+    this.state = { snapshot: snap, selected_run_id: "", title: "test", _uid: uid };
+  }
+  get(key: string): unknown {
+    return this.state[key];
+  }
+  set(key: string, value: unknown): void {
+    this.state[key] = value;
+  }
+  save_changes(): void {
+    this.saved++;
+  }
+  send(content: unknown): void {
+    this.sent.push(content);
+  }
+  on(name: string, cb: (...args: unknown[]) => void): void {
+    this.handlers.set(name, [...(this.handlers.get(name) ?? []), cb]);
+  }
+  off(): void {}
+  fire(name: string, ...args: unknown[]): void {
+    for (const cb of this.handlers.get(name) ?? []) cb(...args);
+  }
+  delta(d: Partial<DeltaMsg> & { base: number; seq: number }): void {
+    this.fire("msg:custom", { type: "delta", runs: [], tokens: {}, totals, handler_errors: [], dropped_events: 0, ...d }, []);
+  }
+  widget_manager = null;
+}
+
+const cleanups: Array<() => unknown> = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+  document.body.replaceChildren();
+});
+
+async function mount(model: FakeModel, views = 1): Promise<HTMLElement[]> {
+  const def = widget as unknown as {
+    initialize: (p: { model: FakeModel }) => (() => void) | undefined;
+    render: (p: { model: FakeModel; el: HTMLElement }) => () => void;
+  };
+  const init = def.initialize({ model });
+  if (init) cleanups.push(init);
+  const els: HTMLElement[] = [];
+  for (let i = 0; i < views; i++) {
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    cleanups.push(def.render({ model, el }));
+    els.push(el);
+  }
+  await frame();
+  return els;
+}
+
+const frame = () => new Promise((resolve) => setTimeout(resolve, 40));
+const q = <T extends Element = HTMLElement>(el: Element, sel: string) => el.querySelector(sel) as T;
+const qa = (el: Element, sel: string) => [...el.querySelectorAll(sel)] as HTMLElement[];
+
+describe("the widget in a DOM", () => {
+  it("says hello, appends streamed text without rebuilding it, and keeps tool calls apart", async () => {
+    const model = new FakeModel(snapshot(0, []));
+    const [el] = await mount(model);
+    expect(model.sent).toEqual([{ type: "hello" }]);
+    model.delta({ base: 0, seq: 2, runs: [wire("m", 0, { run_type: "chat_model", status: "running", end: null })], tokens: { m: [["text", "Hel"]] } });
+    await frame();
+    const block = q(el!, 'section.nbc-block[data-run-id="m"]');
+    expect(block.dataset.status).toBe("running");
+    const firstNode = q(block, '.nbc-seg[data-kind="text"]').firstChild;
+    model.delta({ base: 2, seq: 4, tokens: { m: [["text", "lo"], ["tool_call", '{"a":'], ["tool_call", "1}"]] } });
+    model.delta({ base: 4, seq: 5, runs: [wire("m", 0, { run_type: "chat_model" })], tokens: {} });
+    await frame();
+    const text = q(block, '.nbc-seg[data-kind="text"]');
+    expect(text.firstChild).toBe(firstNode); // appended to, never re-rendered
+    expect(text.textContent).toBe("Hello");
+    expect(qa(block, '.nbc-seg[data-kind="tool_call"]').map((s) => s.textContent)).toEqual(['{"a":1}']);
+    expect(block.dataset.status).toBe("ok");
+    expect(text.getAttribute("dir")).toBe("auto");
+  });
+
+  it("shows untrusted names and payloads as text, never as markup", async () => {
+    const evil = '<img src=x onerror="globalThis.pwned=1">';
+    const model = new FakeModel(
+      snapshot(3, [wire("t", 0, { name: evil, run_type: "tool", status: "error", error: evil, inputs: { x: evil } })]),
+    );
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="tree"]').click();
+    await frame();
+    const row = q(el!, '.nbc-row[data-run-id="t"]');
+    expect(q(row, ".nbc-name").textContent).toBe(evil);
+    row.click();
+    await frame();
+    expect(q(el!, "aside.nbc-inspector").dataset.runId).toBe("t");
+    expect(q(el!, ".nbc-insp-name").textContent).toBe(evil);
+    expect(el!.querySelector("img")).toBeNull();
+    expect(model.get("selected_run_id")).toBe("t");
+    expect(model.saved).toBe(1);
+  });
+
+  it("renders only the visible rows of a 10,000-run tree and navigates by keyboard", async () => {
+    const runs = [wire("root", 0)];
+    for (let i = 1; i < 10_000; i++) runs.push(wire(`r${i}`, i, { parent_run_id: "root" }));
+    const model = new FakeModel(snapshot(1, runs));
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="tree"]').click();
+    await frame();
+    const rows = qa(el!, ".nbc-row");
+    expect(rows.length).toBeGreaterThan(5);
+    expect(rows.length).toBeLessThan(100);
+    const tree = q(el!, ".nbc-tree");
+    expect(tree.getAttribute("role")).toBe("tree");
+    tree.dispatchEvent(new FocusEvent("focus"));
+    tree.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    tree.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    const active = document.getElementById(tree.getAttribute("aria-activedescendant") ?? "");
+    expect(active?.dataset.runId).toBe("r2");
+    tree.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowLeft" })); // to the parent
+    tree.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowLeft" })); // collapse it
+    await frame();
+    expect(qa(el!, ".nbc-row").map((r) => r.dataset.runId)).toEqual(["root"]);
+    expect(q(el!, '.nbc-row[data-run-id="root"]').getAttribute("aria-expanded")).toBe("false");
+    tree.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+    expect(model.get("selected_run_id")).toBe("root");
+  });
+
+  it("sorts the timing table both ways and marks the column", async () => {
+    const runs = [wire("a", 0), wire("b", 1), wire("c", 2)]; // durations 0.5, 1.5, 2.5
+    const model = new FakeModel(snapshot(1, runs));
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="timing"]').click();
+    await frame();
+    const order = () => qa(el!, ".nbc-tbody .nbc-trow").map((r) => r.dataset.runId);
+    expect(order()).toEqual(["a", "b", "c"]);
+    q(el!, '.nbc-th[data-col="duration"] button').click();
+    expect(order()).toEqual(["c", "b", "a"]);
+    expect(q(el!, '.nbc-th[data-col="duration"]').getAttribute("aria-sort")).toBe("descending");
+    q(el!, '.nbc-th[data-col="duration"] button').click();
+    expect(order()).toEqual(["a", "b", "c"]);
+    expect(q(el!, '.nbc-th[data-col="duration"]').getAttribute("aria-sort")).toBe("ascending");
+    q(el!, 'button[data-group="name"]').click();
+    expect(qa(el!, ".nbc-tbody .nbc-trow").map((r) => r.dataset.group)).toEqual(["a", "b", "c"]);
+  });
+
+  it("shares one store between views of a model and asks for a resync on a gap", async () => {
+    const model = new FakeModel(snapshot(5, [wire("m", 0, { run_type: "chat_model" })], { m: [["text", "ab"]] }));
+    const [one, two] = await mount(model, 2);
+    model.delta({ base: 5, seq: 6, tokens: { m: [["text", "c"]] } });
+    await frame();
+    for (const el of [one!, two!]) expect(q(el, ".nbc-seg").textContent).toBe("abc");
+    model.delta({ base: 9, seq: 10, tokens: { m: [["text", "z"]] } });
+    expect(model.sent).toContainEqual({ type: "resync" });
+    model.fire("msg:custom", { type: "snapshot", ...snapshot(9, [wire("m", 0, { run_type: "chat_model" })], { m: [["text", "abcdef"]] }) }, []);
+    await frame();
+    for (const el of [one!, two!]) expect(q(el, ".nbc-seg").textContent).toBe("abcdefz");
+  });
+});
+
+describe("source rules", () => {
+  it("never assigns markup from strings (textContent only)", () => {
+    const dir = join(__dirname, "..", "src");
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
+      const code = readFileSync(join(dir, file), "utf8");
+      expect(code, file).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|DOMParser/);
+    }
+  });
+});
