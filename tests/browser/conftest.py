@@ -68,7 +68,7 @@ def artifacts() -> Path:
 
 
 @pytest.fixture
-def lab_page(lab: LabServer, browser: Any) -> Iterator[LabPage]:
+def lab_page(browser: Any, lab: LabServer) -> Iterator[LabPage]:
     """A fresh page (own browser context) on the session's Lab; kernels are shut down afterwards."""
     with open_lab_page(lab, browser) as page:
         yield page
