@@ -6,8 +6,11 @@ Synced traits
     ``snapshot`` (Dict, Python -> JS): the whole trace at sequence ``seq``, so a view created later, a re-render,
     a saved notebook and a static HTML export show everything::
 
-        {"schema": SCHEMA_VERSION, "seq": int, "runs": [run wire dict, ...] (start order),
+        {"schema": SCHEMA_VERSION, "seq": int, "cursor": int, "runs": [run wire dict, ...] (start order),
          "streams": {run_id: [[kind, text], ...]}, "totals": {...}, "handler_errors": [...]}
+
+    ``seq`` counts the delta messages sent so far (0 before the first); ``cursor`` is the recorder's event
+    count the state reflects (``Recorder.event_count`` once everything is sent).
 
     It is rebuilt in O(trace), so rarely: when the recorder has been quiet for ``QUIET_S`` with no run running,
     at most every ``SNAPSHOT_EVERY_S`` while runs go on, on ``flush()``, and after each cell (IPython
@@ -17,10 +20,11 @@ Synced traits
     ``_uid`` (Unicode, Python -> JS): a random id; the views of one model find their shared store by it.
 
 Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything since the previous one coalesced)
-    ``{"type": "delta", "base": int, "seq": int, "runs": [...], "tokens": {run_id: [[kind, text], ...]},
-    "totals": {...}, "handler_errors": [...], "dropped_events": int}``: applies on top of sequence ``base`` and
-    leads to ``seq``. A run appears in ``runs`` as its full wire dict when it is new or touched by anything but
-    streamed tokens (end, error, metric, ...); a run touched only by tokens gets a light update
+    ``{"type": "delta", "base": int, "seq": int, "cursor": int, "runs": [...],
+    "tokens": {run_id: [[kind, text], ...]}, "totals": {...}, "handler_errors": [...], "dropped_events": int}``:
+    applies on top of sequence ``base`` and leads to ``seq`` (always ``base + 1``). A run appears in ``runs`` as
+    its full wire dict when it is new or touched by anything but streamed tokens (end, error, metric, ...); a run
+    touched only by tokens gets a light update
     ``{"run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned", "light": True}``.
     ``{"type": "snapshot", ...snapshot fields...}``: the whole trace, sent in answer to a request.
 
@@ -32,6 +36,7 @@ Custom messages, JS -> Python
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -82,6 +87,9 @@ class _Mirror:
 
     def __init__(self) -> None:
         self.seq = 0
+        """Delta messages produced so far."""
+        self.cursor = 0
+        """The recorder cursor the state reflects."""
         self.runs: dict[str, dict[str, Any]] = {}
         self.streams: dict[str, list[list[Any]]] = {}
         """Per run id, ``[kind, [text, ...]]`` pieces (parts joined lazily)."""
@@ -93,13 +101,20 @@ class _Mirror:
         self.errors = 0
         self.running = 0
 
-    def apply(self, delta: Delta) -> dict[str, Any]:
-        """Merge ``delta``; return the delta message carrying only what changed."""
+    def apply(self, delta: Delta, *, handler_error_count: int, dropped_events: int) -> dict[str, Any]:
+        """Merge ``delta``; return the delta message carrying only what changed.
+
+        ``handler_error_count`` and ``dropped_events`` are the recorder's totals (errors past the kept ones
+        and events that left the bounded log count too).
+        """
         base = self.seq
         token_only = self._token_only_runs(delta)
         sent_runs: list[dict[str, Any]] = []
         for wire in delta.runs:
             run_id = wire["run_id"]
+            metrics = wire["metrics"]
+            if metrics and not all(map(math.isfinite, metrics.values())):  # JSON has no NaN or Infinity
+                wire["metrics"] = {name: value if math.isfinite(value) else None for name, value in metrics.items()}
             old = self.runs.get(run_id)
             self._count(old, -1)
             self._count(wire, 1)
@@ -119,13 +134,15 @@ class _Mirror:
                     stream.append([kind, [text]])
         errors = [_error_wire(error) for error in delta.handler_errors]
         self.handler_errors.extend(errors)
-        self.handler_error_count += len(delta.handler_errors)
-        self.dropped_events += delta.dropped_events
-        self.seq = delta.cursor
+        self.handler_error_count = max(handler_error_count, len(self.handler_errors))
+        self.dropped_events = dropped_events
+        self.seq = base + 1
+        self.cursor = delta.cursor
         return {
             "type": "delta",
             "base": base,
             "seq": self.seq,
+            "cursor": self.cursor,
             "runs": sent_runs,
             "tokens": delta.tokens,
             "totals": self.totals(),
@@ -180,6 +197,7 @@ class _Mirror:
         return {
             "schema": SCHEMA_VERSION,
             "seq": self.seq,
+            "cursor": self.cursor,
             "runs": sorted(self.runs.values(), key=lambda wire: wire["order"]),
             "streams": streams,
             "totals": self.totals(),
@@ -229,7 +247,7 @@ class TraceWidget(anywidget.AnyWidget):
         self._sub: Subscription = recorder.subscribe(self._wake.set)
         self.on_msg(TraceWidget._on_custom_msg)
         with self._lock:
-            self._mirror.apply(self._sub.read())
+            self._flush_delta(send=False)  # what was recorded before the widget existed
             self._set_snapshot()
         self._ipython_hook = self._register_cell_hook()
         self._thread = threading.Thread(
@@ -275,15 +293,22 @@ class TraceWidget(anywidget.AnyWidget):
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
 
-    def _flush_delta(self) -> bool:
+    def _apply(self, delta: Delta) -> dict[str, Any]:
+        recorder = self._recorder
+        return self._mirror.apply(
+            delta, handler_error_count=recorder.handler_error_count, dropped_events=recorder.dropped_events
+        )
+
+    def _flush_delta(self, *, send: bool = True) -> bool:
         """Read the subscription and send one delta message if anything changed (lock held)."""
         delta = self._sub.read()
-        if delta.cursor == self._mirror.seq and not delta.handler_errors and not delta.tokens:
+        unchanged = delta.cursor == self._mirror.cursor and not delta.handler_errors and not delta.tokens
+        if unchanged and self._recorder.handler_error_count == self._mirror.handler_error_count:
             return False
-        message = self._mirror.apply(delta)
+        message = self._apply(delta)
         self._last_flush = time.monotonic()
         self._last_change = self._last_flush
-        if not self._closed:
+        if send and not self._closed:
             self.send(message)
         return True
 

@@ -83,9 +83,10 @@ def start_model(recorder: Recorder, run_id: str, parent: str | None = "root") ->
 
 def replay(messages: list[dict[str, Any]], base_snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
     """Apply messages as the front end's store does: a delta applies only on top of exactly its base."""
-    state: dict[str, Any] = {"seq": 0, "runs": {}, "text": {}}
+    state: dict[str, Any] = {"seq": 0, "cursor": 0, "runs": {}, "text": {}}
     if base_snapshot is not None:
         state["seq"] = base_snapshot["seq"]
+        state["cursor"] = base_snapshot["cursor"]
         state["runs"] = {run["run_id"]: run for run in base_snapshot["runs"]}
         state["text"] = {rid: list(pieces) for rid, pieces in base_snapshot["streams"].items()}
     for message in messages:
@@ -100,6 +101,7 @@ def replay(messages: list[dict[str, Any]], base_snapshot: dict[str, Any] | None 
         for run_id, pieces in message["tokens"].items():
             state["text"].setdefault(run_id, []).extend(pieces)
         state["seq"] = message["seq"]
+        state["cursor"] = message["cursor"]
     return state
 
 
@@ -111,6 +113,7 @@ def test_a_widget_without_a_kernel_has_a_no_op_comm(make_widget):
     widget = make_widget(Recorder(), cls=TraceWidget)
     widget.send({"type": "delta"})  # no kernel: nothing to send to, and no error
     assert widget.snapshot["seq"] == 0
+    assert widget.snapshot["cursor"] == 0
     assert widget.snapshot["schema"] == SCHEMA_VERSION
 
 
@@ -136,7 +139,7 @@ def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget):
     recorder.end_run("root", None, event="chain_end", run_type="chain")
 
     # No explicit flush: the flusher thread must deliver the tail by itself.
-    wait_until(lambda: widget.deltas() and widget.deltas()[-1]["seq"] == recorder.event_count, "the last delta")
+    wait_until(lambda: widget.deltas() and widget.deltas()[-1]["cursor"] == recorder.event_count, "the last delta")
     deltas = widget.deltas()
     state = replay(deltas)
     for run_id in ("a", "b"):
@@ -147,7 +150,9 @@ def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget):
         assert state["runs"][run_id]["token_count"] == 25_000
     assert len(recorder.run_text("a", kind=None)) > 100_000
     assert len(deltas) < 50_000 / 20, "tokens must be coalesced into few messages"
-    assert [m["seq"] for m in deltas] == sorted({m["seq"] for m in deltas})
+    assert [m["seq"] for m in deltas] == list(range(1, len(deltas) + 1))
+    assert [m["base"] for m in deltas] == list(range(len(deltas)))
+    assert [m["cursor"] for m in deltas] == sorted({m["cursor"] for m in deltas})
     assert deltas[-1]["totals"]["tokens"] == 50_000
     assert widget.snapshot_changes < 100, "the snapshot trait is never rewritten per token"
 
@@ -196,7 +201,7 @@ def test_snapshot_becomes_complete_once_the_recorder_is_quiet(make_widget):
         "root", None, event="chain_error", run_type="chain", error="boom", error_type="ValueError", traceback="tb"
     )
     recorder.record_handler_error("handler", RuntimeError("internal"))
-    wait_until(lambda: widget.snapshot.get("seq") == recorder.event_count, "a complete snapshot")
+    wait_until(lambda: widget.snapshot.get("cursor") == recorder.event_count, "a complete snapshot")
     wait_until(lambda: widget.snapshot["handler_errors"], "handler errors in the snapshot")
     snap = widget.snapshot
     assert [run["run_id"] for run in snap["runs"]] == ["root", "m"]
@@ -241,7 +246,7 @@ def test_a_snapshot_plus_the_deltas_after_it_rebuild_the_trace_exactly(make_widg
     after = widget.sent[widget.sent.index(snapshot) + 1 :]
     state = replay(after, base_snapshot=snapshot)
     assert joined(state["text"]["m"]) == recorder.run_text("m")
-    assert state["seq"] == recorder.event_count
+    assert state["cursor"] == recorder.event_count
 
 
 def test_resync_and_hello_are_answered_with_a_full_snapshot_message(make_widget):
@@ -253,7 +258,8 @@ def test_resync_and_hello_are_answered_with_a_full_snapshot_message(make_widget)
     widget._handle_custom_msg({"type": "resync"}, [])
     message = widget.sent[-1]
     assert message["type"] == "snapshot"
-    assert message["seq"] == recorder.event_count
+    assert message["cursor"] == recorder.event_count
+    assert message["seq"] == widget.deltas()[-1]["seq"]
     assert message["streams"] == {"m": [["text", "hello world"]]}
     assert [run["run_id"] for run in message["runs"]] == ["m"]
     count = len(widget.sent)
@@ -329,6 +335,17 @@ def test_dropped_text_and_events_are_counted_and_the_kept_text_is_exact(make_wid
     assert widget.snapshot["totals"] == totals
 
 
+def test_handler_errors_past_the_kept_ones_are_still_counted(make_widget):
+    recorder = Recorder()
+    widget = make_widget(recorder)
+    for i in range(250):
+        recorder.record_handler_error("handler", ValueError(f"bad {i}"))
+    widget.flush()
+    assert widget.deltas()[-1]["totals"]["handler_errors"] == 250
+    assert len(widget.snapshot["handler_errors"]) == len(recorder.handler_errors()) < 250
+    assert widget.snapshot["totals"]["handler_errors"] == 250
+
+
 def test_a_real_langgraph_agent_streams_into_the_widget(make_widget):
     handler = NotebookHandler()
     widget = make_widget(handler.recorder)
@@ -344,7 +361,7 @@ def test_a_real_langgraph_agent_streams_into_the_widget(make_widget):
         assert joined(state["text"][run.run_id]) == handler.recorder.run_text(run.run_id, kind=None)
     assert any(joined(state["text"][run.run_id], "tool_call") for run in model_runs)
     assert all(state["runs"][run.run_id]["status"] == "ok" for run in runs)
-    assert widget.snapshot["seq"] == handler.recorder.event_count
+    assert widget.snapshot["cursor"] == handler.recorder.event_count
     assert len(widget.snapshot["runs"]) == len(runs)
 
 
@@ -387,7 +404,7 @@ def test_in_a_real_kernel_the_saved_widget_state_holds_the_whole_trace(tmp_path)
     snapshots = [m["state"]["snapshot"] for m in state.values() if "snapshot" in m["state"]]
     assert len(snapshots) == 1
     snapshot = snapshots[0]
-    assert snapshot["seq"] == event_count
+    assert snapshot["cursor"] == event_count
     assert len(snapshot["runs"]) == run_count
     last_model = [run for run in snapshot["runs"] if run["run_type"] == "chat_model"][-1]
     assert joined(snapshot["streams"][last_model["run_id"]], "text") == answer

@@ -125,6 +125,7 @@ export class App {
     if (this.tab === "timing") this.paintTable();
     this.inspector.paint(change.reset);
     setAttr(this.el, "data-seq", String(this.ctx.store.seq));
+    setAttr(this.el, "data-cursor", String(this.ctx.store.cursor));
     setAttr(this.el, "data-running", this.ctx.store.totals.running > 0 ? "true" : "false");
     setAttr(this.el, "data-has-selection", this.ctx.store.selected ? "true" : "false");
   }

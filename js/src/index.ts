@@ -8,7 +8,8 @@
  * DOM hooks (stable; browser tests rely on them). Every class is prefixed `nbc-`.
  *
  *   .nbc-root                  one view. data-tab = "stream" | "tree" | "timing" (active tab), data-seq = last
- *                              applied sequence number, data-running = "true" | "false",
+ *                              applied delta sequence number, data-cursor = recorder events shown (equals
+ *                              `Recorder.event_count` once everything arrived), data-running = "true" | "false",
  *                              data-has-selection = "true" | "false"
  *   .nbc-header                header. .nbc-live[data-live="true"|"false"] (pulsing while runs run),
  *                              .nbc-title, .nbc-stat[data-stat="runs"|"errors"|"tokens"|"wall"],

@@ -73,7 +73,10 @@ export interface HandlerErrorWire {
 /** The `snapshot` trait: the whole trace at `seq`. An empty object before the first flush. */
 export interface Snapshot {
   schema: number;
+  /** Delta messages sent before this state (a delta with `base === seq` follows it). */
   seq: number;
+  /** Recorder events reflected (`Recorder.event_count` once everything is sent). */
+  cursor: number;
   runs: RunWire[];
   streams: Record<string, Piece[]>;
   totals: Totals;
@@ -83,7 +86,9 @@ export interface Snapshot {
 export interface DeltaMsg {
   type: "delta";
   base: number;
+  /** Always `base + 1`. */
   seq: number;
+  cursor: number;
   runs: Array<RunWire | RunLight>;
   tokens: Record<string, Piece[]>;
   totals: Totals;

@@ -65,6 +65,8 @@ function isLight(run: RunWire | RunLight): run is RunLight {
 
 export class TraceStore {
   seq = 0;
+  /** Recorder events reflected by the state. */
+  cursor = 0;
   readonly runs = new Map<string, RunWire>();
   /** Run ids in start order (`order`). */
   runIds: string[] = [];
@@ -103,6 +105,7 @@ export class TraceStore {
     this.totals = { ...EMPTY_TOTALS, ...(snapshot.totals ?? {}) };
     this.handlerErrors = [...(snapshot.handler_errors ?? [])];
     this.seq = snapshot.seq;
+    this.cursor = snapshot.cursor ?? 0;
     this.gap = false;
     const change = emptyChange();
     change.reset = true;
@@ -167,6 +170,7 @@ export class TraceStore {
       change.errors = true;
     }
     this.seq = delta.seq;
+    this.cursor = delta.cursor ?? this.cursor;
     this.emit(change);
     return "applied";
   }

@@ -50,11 +50,22 @@ function wire(run_id: string, order: number, over: Partial<RunWire> = {}): RunWi
 }
 
 function delta(base: number, seq: number, over: Partial<DeltaMsg> = {}): DeltaMsg {
-  return { type: "delta", base, seq, runs: [], tokens: {}, totals, handler_errors: [], dropped_events: 0, ...over };
+  return {
+    type: "delta",
+    base,
+    seq,
+    cursor: seq * 10,
+    runs: [],
+    tokens: {},
+    totals,
+    handler_errors: [],
+    dropped_events: 0,
+    ...over,
+  };
 }
 
 function snapshot(seq: number, runs: RunWire[], streams: Record<string, Piece[]> = {}): Snapshot {
-  return { schema: 1, seq, runs, streams, totals: { ...totals, runs: runs.length }, handler_errors: [] };
+  return { schema: 1, seq, cursor: seq * 10, runs, streams, totals: { ...totals, runs: runs.length }, handler_errors: [] };
 }
 
 const tok = (text: string, kind: Piece[0] = "text"): Piece => [kind, text];
@@ -67,6 +78,7 @@ describe("TraceStore deltas", () => {
     expect(s.text("m")).toBe("Hello{");
     expect(s.text("m", "tool_call")).toBe("{");
     expect(s.seq).toBe(5);
+    expect(s.cursor).toBe(50);
   });
 
   it("ignores a re-applied delta (idempotent)", () => {

@@ -53,7 +53,7 @@ function wire(run_id: string, order: number, over: Partial<RunWire> = {}): RunWi
 }
 
 function snapshot(seq: number, runs: RunWire[], streams: Record<string, Piece[]> = {}): Snapshot {
-  return { schema: 1, seq, runs, streams, totals: { ...totals, runs: runs.length }, handler_errors: [] };
+  return { schema: 1, seq, cursor: seq * 10, runs, streams, totals: { ...totals, runs: runs.length }, handler_errors: [] };
 }
 
 /** A stand-in for anywidget's model proxy: traits, custom messages, what the view sends. */
@@ -86,7 +86,8 @@ class FakeModel {
     for (const cb of this.handlers.get(name) ?? []) cb(...args);
   }
   delta(d: Partial<DeltaMsg> & { base: number; seq: number }): void {
-    this.fire("msg:custom", { type: "delta", runs: [], tokens: {}, totals, handler_errors: [], dropped_events: 0, ...d }, []);
+    const msg = { type: "delta", cursor: d.seq * 10, runs: [], tokens: {}, totals, handler_errors: [], dropped_events: 0, ...d };
+    this.fire("msg:custom", msg, []);
   }
   widget_manager = null;
 }
