@@ -52,7 +52,7 @@
  */
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { App } from "./app";
-import type { InboundMsg, WidgetModel } from "./protocol";
+import type { InboundMsg, OutboundMsg, WidgetModel } from "./protocol";
 import { TraceStore } from "./store";
 import "./styles.css";
 
@@ -70,9 +70,18 @@ function storeFor(model: AnyModel<WidgetModel>): TraceStore {
   return store;
 }
 
+/** Send to the kernel if there is one (static HTML exports have none; their send may throw). */
+function trySend(model: AnyModel<WidgetModel>, content: OutboundMsg): void {
+  try {
+    model.send(content);
+  } catch {
+    // No kernel: the snapshot trait is all there is, and it is complete.
+  }
+}
+
 const initialize: Initialize<WidgetModel> = ({ model }) => {
   const store = storeFor(model);
-  store.onResync = () => model.send({ type: "resync" });
+  store.onResync = () => trySend(model, { type: "resync" });
   store.applySnapshot(model.get("snapshot"));
   store.select(model.get("selected_run_id") || "");
   const onSnapshot = (): void => {
@@ -87,7 +96,7 @@ const initialize: Initialize<WidgetModel> = ({ model }) => {
   model.on("change:snapshot", onSnapshot);
   model.on("change:selected_run_id", onSelected);
   model.on("msg:custom", onMsg);
-  model.send({ type: "hello" });
+  trySend(model, { type: "hello" });
   return () => {
     model.off("change:snapshot", onSnapshot);
     model.off("change:selected_run_id", onSelected);
@@ -103,7 +112,11 @@ const render: Render<WidgetModel> = ({ model, el }) => {
     title: model.get("title") || "",
     onSelect: (runId) => {
       model.set("selected_run_id", runId);
-      model.save_changes();
+      try {
+        model.save_changes();
+      } catch {
+        // No kernel to tell (static HTML): the selection stays local.
+      }
     },
   });
   el.classList.add("nbc-host");
