@@ -11,6 +11,7 @@ import contextlib
 import decimal
 import logging
 import numbers
+import re
 import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -57,18 +58,41 @@ _BLOCK_KIND = {
 }
 _BLOCK_TEXT_KEYS = ("text", "reasoning", "thinking", "args", "partial_json")
 _INTERRUPT_TYPES = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_MAX_SAFE_INT = 2**53 - 1
+"""Larger integers lose precision in JavaScript (and huge ones cannot even be printed)."""
+
+
+def _clean(text: str) -> str:
+    """``text`` with lone surrogates (which no UTF-8 wire can carry) replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _text(value: Any) -> str:
+    """``str(value)`` for a name, tag or label: never raises, always encodable."""
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a name whose str() raises must not cost the run
+        return f"<{type(value).__name__}>"
+    return _clean(text)
 
 
 def _run_name(name: str | None, serialized: dict[str, Any] | None, default: str = "Unnamed") -> str:
     """The name LangChain's own tracer gives a run: ``name``, else ``serialized`` name or class, else default."""
     if name:
-        return str(name)
+        return _text(name)
     if serialized:
         if serialized.get("name"):
-            return str(serialized["name"])
+            return _text(serialized["name"])
         ids = serialized.get("id")
         if isinstance(ids, list) and ids:
-            return str(ids[-1])
+            return _text(ids[-1])
     return default
 
 
@@ -83,7 +107,7 @@ def _model_name(invocation_params: Any, metadata: Any) -> str | None:
             for key in keys:
                 value = source.get(key)
                 if value:
-                    return str(value)
+                    return _text(value)
     return None
 
 
@@ -222,13 +246,13 @@ class NotebookHandler(BaseCallbackHandler):
             event=event,
             name=name,
             run_type=run_type,
-            tags=tags,
+            tags=[_text(tag) for tag in tags] if tags else None,
             metadata=self._preview(metadata) if metadata else None,
             inputs=snapshot,
             data=snapshot,
             model=model,
-            langgraph_node=None if node is None else str(node),
-            langgraph_step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+            langgraph_node=None if node is None else _text(node),
+            langgraph_step=step if type(step) is int and abs(step) <= _MAX_SAFE_INT else None,
             hidden=bool(tags) and "langsmith:hidden" in tags,  # type: ignore[operator]
         )
 
@@ -343,7 +367,7 @@ class NotebookHandler(BaseCallbackHandler):
         try:
             if type(token) is str:
                 if token or chunk is None:
-                    self.recorder.token(run_id, parent_run_id, token, _TEXT)
+                    self.recorder.token(run_id, parent_run_id, token if token.isascii() else _clean(token), _TEXT)
                 else:
                     self._empty_token(chunk, run_id, parent_run_id)
             else:
@@ -360,12 +384,12 @@ class NotebookHandler(BaseCallbackHandler):
             name = call.get("name")
             pieces.append(f"{name} {args}" if name else args)
         if pieces:
-            self.recorder.token(run_id, parent_run_id, "".join(pieces), _TOOL_CALL)
+            self.recorder.token(run_id, parent_run_id, _clean("".join(pieces)), _TOOL_CALL)
             return
         extra = getattr(message, "additional_kwargs", None)
         reasoning = extra.get("reasoning_content") if isinstance(extra, dict) else None
         if isinstance(reasoning, str) and reasoning:
-            self.recorder.token(run_id, parent_run_id, reasoning, _REASONING)
+            self.recorder.token(run_id, parent_run_id, _clean(reasoning), _REASONING)
             return
         self.recorder.token(run_id, parent_run_id, "", _TEXT)
 
@@ -376,15 +400,16 @@ class NotebookHandler(BaseCallbackHandler):
             if isinstance(block, str):
                 by_kind.setdefault(_TEXT, []).append(block)
             elif isinstance(block, dict):
-                kind = _BLOCK_KIND.get(str(block.get("type")), _TEXT)
+                block_type = block.get("type")
+                kind = _BLOCK_KIND.get(block_type, _TEXT) if isinstance(block_type, str) else _TEXT
                 text = next((block[k] for k in _BLOCK_TEXT_KEYS if isinstance(block.get(k), str)), "")
                 if kind == _TOOL_CALL and block.get("name"):
-                    text = f"{block['name']} {text}"
+                    text = f"{_text(block['name'])} {text}"
                 by_kind.setdefault(kind, []).append(text)
         if not by_kind:
             self.recorder.token(run_id, parent_run_id, "", _TEXT)
         for kind, texts in by_kind.items():
-            self.recorder.token(run_id, parent_run_id, "".join(texts), kind)
+            self.recorder.token(run_id, parent_run_id, _clean("".join(texts)), kind)
 
     def on_stream_event(
         self,
@@ -597,13 +622,13 @@ class NotebookHandler(BaseCallbackHandler):
                 self._metric(run_id, data)
                 return
             self.recorder.event(
-                run_id, None, event="custom_event", data={"name": str(name), "data": self._preview(data)}
+                run_id, None, event="custom_event", data={"name": _text(name), "data": self._preview(data)}
             )
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
             self._failed("on_custom_event", exc)
 
     def _metric(self, run_id: UUID, data: dict[str, Any]) -> None:
-        name = str(data.get("name"))
+        name = _text(data.get("name"))
         value = data.get("value")
         labels = data.get("labels") or {}
         number = _metric_number(value)

@@ -392,11 +392,13 @@ class Recorder:
     def record_handler_error(self, where: str, exc: BaseException) -> None:
         """Keep a failure of nbcallbacks' own code for display; never raises."""
         try:
-            entry = HandlerError(
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            trace = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
+            entry = HandlerError(  # shown in the widget: lone surrogates would make its messages unencodable
                 time=time.time(),
                 where=where,
-                error=f"{type(exc).__name__}: {exc}"[:2000],
-                traceback="".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[-8000:],
+                error=error.encode("utf-8", "backslashreplace").decode("utf-8"),
+                traceback=trace.encode("utf-8", "backslashreplace").decode("utf-8"),
             )
         except Exception:  # noqa: BLE001 - an exception whose str() raises must not escape either
             entry = HandlerError(time=time.time(), where=where, error=type(exc).__name__, traceback="")

@@ -58,7 +58,7 @@ def capture_sends(h: NotebookHandler) -> list[dict[str, Any]]:
 
 def replay(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Apply delta messages as the front end's store does: each only on top of exactly its base."""
-    state: dict[str, Any] = {"seq": 0, "runs": {}, "text": {}}
+    state: dict[str, Any] = {"seq": 0, "cursor": 0, "runs": {}, "text": {}}
     for message in messages:
         assert message["type"] == "delta"
         assert message["base"] == state["seq"], "a gap in the delta chain"
@@ -70,6 +70,7 @@ def replay(messages: list[dict[str, Any]]) -> dict[str, Any]:
         for run_id, pieces in message["tokens"].items():
             state["text"].setdefault(run_id, []).extend(pieces)
         state["seq"] = message["seq"]
+        state["cursor"] = message["cursor"]
     return state
 
 
@@ -123,13 +124,14 @@ def assert_widget_matches_recorder(h: NotebookHandler, sent: list[dict[str, Any]
     expected_text = {run.run_id: recorder.run_pieces(run.run_id) for run in runs if recorder.run_pieces(run.run_id)}
 
     state = replay(sent)
-    assert state["seq"] == recorder.event_count
+    assert state["cursor"] == recorder.event_count
     got = {rid: (w["status"], w["token_count"], w["parent_run_id"]) for rid, w in state["runs"].items()}
     assert got == expected
     assert {rid: merged(pieces) for rid, pieces in state["text"].items()} == expected_text
 
     snapshot = h.widget.snapshot
-    assert snapshot["seq"] == recorder.event_count
+    assert snapshot["cursor"] == recorder.event_count
+    assert snapshot["seq"] == state["seq"]
     assert [w["run_id"] for w in snapshot["runs"]] == [run.run_id for run in runs], "start order"
     got = {w["run_id"]: (w["status"], w["token_count"], w["parent_run_id"]) for w in snapshot["runs"]}
     assert got == expected
