@@ -64,8 +64,29 @@ function contentText(content: unknown): string | null {
   return null;
 }
 
+/** Roles LangChain accepts in `(role, content)` message tuples. */
+const TUPLE_ROLES: ReadonlySet<string> = new Set([
+  "human",
+  "user",
+  "ai",
+  "assistant",
+  "system",
+  "developer",
+  "tool",
+  "function",
+  "placeholder",
+]);
+
 function messageOf(value: unknown): ChatLine | null {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return null;
+  if (Array.isArray(value)) {
+    const [role, content] = value as unknown[];
+    if (value.length === 2 && typeof role === "string" && TUPLE_ROLES.has(role)) {
+      const text = contentText(content);
+      return text === null ? null : { role, content: text };
+    }
+    return null;
+  }
+  if (!value || typeof value !== "object") return null;
   const obj = value as Record<string, unknown>;
   const role = typeof obj.role === "string" ? obj.role : typeof obj.type === "string" ? obj.type : null;
   if (role === null || !("content" in obj)) return null;
@@ -77,15 +98,21 @@ function messageOf(value: unknown): ChatLine | null {
 }
 
 /**
- * A list of chat messages (`{role|type, content}` objects, or a list of such lists, as chat model inputs
- * come) as `role: content` lines; `null` when the value is not one.
+ * A list of chat messages (`{role|type, content}` objects or `[role, content]` tuples, or a list of such lists,
+ * as chat model inputs come) as `role: content` lines; `null` when the value is not one.
  */
 export function asChatLines(value: unknown): ChatLine[] | null {
   if (!Array.isArray(value) || value.length === 0) return null;
-  const flat = value.length > 0 && value.every((v) => Array.isArray(v)) ? (value as unknown[][]).flat() : value;
-  if (flat.length === 0) return null;
+  const direct = linesOf(value);
+  if (direct) return direct;
+  if (value.every((v) => Array.isArray(v))) return linesOf((value as unknown[][]).flat());
+  return null;
+}
+
+function linesOf(items: readonly unknown[]): ChatLine[] | null {
+  if (items.length === 0) return null;
   const lines: ChatLine[] = [];
-  for (const item of flat) {
+  for (const item of items) {
     const line = messageOf(item);
     if (!line) return null;
     lines.push(line);
@@ -96,7 +123,7 @@ export function asChatLines(value: unknown): ChatLine[] | null {
 /** Whether a container should start unfolded: shallow and small. */
 export function openByDefault(value: unknown, depth: number): boolean {
   const kind = kindOf(value);
-  if (kind === "array") return depth < 2 && (value as unknown[]).length <= 20;
-  if (kind === "object") return depth < 2 && Object.keys(value as object).length <= 20;
+  if (kind === "array") return depth < 3 && (value as unknown[]).length <= 20;
+  if (kind === "object") return depth < 3 && Object.keys(value as object).length <= 20;
   return false;
 }

@@ -29,6 +29,19 @@ describe("jsonfold", () => {
     ]);
   });
 
+  it("reads (role, content) tuples, as LangGraph inputs often come", () => {
+    expect(asChatLines([["user", "What's the weather?"], ["ai", "Sunny"]])).toEqual([
+      { role: "user", content: "What's the weather?" },
+      { role: "ai", content: "Sunny" },
+    ]);
+    expect(asChatLines([[["system", "s"]], [["human", "h"]]])).toEqual([
+      { role: "system", content: "s" },
+      { role: "human", content: "h" },
+    ]);
+    expect(asChatLines([["x", "y"]])).toBeNull();
+    expect(asChatLines([["user", "a", "b"]])).toBeNull();
+  });
+
   it("rejects anything that is not a message list", () => {
     expect(asChatLines([])).toBeNull();
     expect(asChatLines([{ content: "no role" }])).toBeNull();
@@ -39,7 +52,8 @@ describe("jsonfold", () => {
 
   it("opens small shallow containers only", () => {
     expect(openByDefault({ a: 1 }, 0)).toBe(true);
-    expect(openByDefault({ a: 1 }, 2)).toBe(false);
+    expect(openByDefault({ a: 1 }, 2)).toBe(true);
+    expect(openByDefault({ a: 1 }, 3)).toBe(false);
     expect(openByDefault(Array.from({ length: 50 }, () => 0), 0)).toBe(false);
     expect(openByDefault("x", 0)).toBe(false);
   });
