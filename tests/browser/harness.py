@@ -174,6 +174,10 @@ class LabServer:
         workspace = f"t{next(self._workspaces)}"
         return f"{self.url}/lab/workspaces/{workspace}/tree/{notebook}?token={self.token}"
 
+    def notebook7_url(self, notebook: str) -> str:
+        """URL opening ``notebook`` in Jupyter Notebook 7 (served by the same server)."""
+        return f"{self.url}/notebooks/{notebook}?token={self.token}"
+
     @property
     def data_dir(self) -> Path:
         """The server's ``JUPYTER_DATA_DIR`` (it holds the notebook-signature secret and database)."""
@@ -250,9 +254,9 @@ class LabPage:
         nbformat.write(notebook, path)
         return path
 
-    def open(self, name: str, *, wait_kernel: bool = True) -> None:
-        """Open a notebook in Lab; wait until it is the current widget (and its kernel is idle)."""
-        self.page.goto(self.server.lab_url(name))
+    def open(self, name: str, *, wait_kernel: bool = True, notebook7: bool = False) -> None:
+        """Open a notebook in Lab (or Notebook 7); wait until it is current (and its kernel idle)."""
+        self.page.goto(self.server.notebook7_url(name) if notebook7 else self.server.lab_url(name))
         self.page.wait_for_function(
             """(name) => {
               const app = window.jupyterapp;
@@ -266,10 +270,10 @@ class LabPage:
         if wait_kernel:
             self.wait_kernel_idle()
 
-    def new_notebook(self, name: str, cells: list[str]) -> None:
+    def new_notebook(self, name: str, cells: list[str], *, notebook7: bool = False) -> None:
         """Write a notebook and open it, kernel ready."""
         self.write_notebook(name, cells)
-        self.open(name)
+        self.open(name, notebook7=notebook7)
 
     def wait_kernel_idle(self, timeout_ms: int = KERNEL_READY_TIMEOUT_MS) -> None:
         """Wait until the current notebook's kernel reports idle."""
@@ -317,12 +321,14 @@ class LabPage:
         """True while the cell started by ``start_cell`` has not finished."""
         return not self.page.evaluate("() => window.__nbcCellDone === true")
 
-    def wait_cell(self, index: int, timeout_ms: int = CELL_TIMEOUT_MS) -> list[dict[str, Any]]:
+    def wait_cell(
+        self, index: int, timeout_ms: int = CELL_TIMEOUT_MS, *, allow_error: bool = False
+    ) -> list[dict[str, Any]]:
         """Wait for the started cell to finish; return its outputs, failing on a Python error."""
         self.page.wait_for_function("() => window.__nbcCellDone === true", timeout=timeout_ms)
         outputs = self.cell_outputs(index)
         errors = [output for output in outputs if output.get("output_type") == "error"]
-        if errors:
+        if errors and not allow_error:
             error = errors[0]
             trace = "\n".join(error.get("traceback", []))
             msg = f"cell {index} raised {error.get('ename')}: {error.get('evalue')}\n{trace}"
@@ -425,6 +431,7 @@ def start_lab(base: Path | None = None) -> LabServer:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
         f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
         "--ServerApp.port_retries=0",

@@ -515,3 +515,111 @@ def test_a_saved_notebook_shows_the_widget_without_running_anything(lab_page, mo
     wait_runs(view, facts["run_count"])
     assert answer in "".join(block["text"] for block in stream_blocks(view))
     assert kernel_eval(lab_page, "print('h' in globals())") == "False\n"
+
+
+FAILING_MODEL = """
+model = DemoChatModel(token_delay=0, responses=["one two three four five six seven"], error_after=4)
+try:
+    model.invoke("go", config={"callbacks": [h]})
+except Exception as exc:
+    failure = str(exc)
+print(json.dumps({**facts(), "failure": failure}))
+"""
+
+
+def test_a_model_failing_mid_stream_shows_its_partial_text_and_its_error(lab_page):
+    lab_page.new_notebook("failure.ipynb", [SETUP, FAILING_MODEL])
+    lab_page.run_cell(0)
+    view = root(lab_page)
+    view.wait_for()
+    lab_page.run_cell(1)
+    facts = last_json(lab_page, 1)
+    wait_runs(view, facts["run_count"])
+    (run,) = facts["runs"]
+
+    (block,) = stream_blocks(view)
+    assert block == {"run_id": run["run_id"], "status": "error", "text": "one two three four"}
+    error = view.locator(f'section.nbc-block[data-run-id="{run["run_id"]}"] .nbc-block-error')
+    assert facts["failure"] in (error.text_content() or "")
+    assert view.locator('.nbc-stat[data-stat="errors"]').text_content() == "1 error"
+    show_tab(view, "tree")
+    row = view.locator(f'.nbc-row[data-run-id="{run["run_id"]}"]')
+    assert row.get_attribute("data-status") == "error"
+
+
+def test_an_interrupted_cell_leaves_no_run_shown_as_running(lab_page):
+    lab_page.new_notebook("interrupt.ipynb", [SETUP, AGENT_RUN.format(delay=0.1, question=QUESTION), FACTS])
+    lab_page.run_cell(0)
+    view = root(lab_page)
+    view.wait_for()
+    lab_page.start_cell(1)
+    lab_page.page.wait_for_function(
+        """(el) => el.dataset.running === 'true'
+                   && el.querySelector('section.nbc-block[data-status="running"]') !== null""",
+        arg=view.element_handle(),
+        timeout=30_000,
+    )
+    assert lab_page.cell_running()
+    lab_page.page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
+    outputs = lab_page.wait_cell(1, allow_error=True)
+    assert [o.get("ename") for o in outputs if o.get("output_type") == "error"] == ["KeyboardInterrupt"]
+    lab_page.run_cell(2)
+    facts = last_json(lab_page, 2)
+    wait_runs(view, facts["run_count"])
+
+    show_tab(view, "tree")
+    view.locator('button[data-action="expand-all"]').click()
+    wait_tree_rows(view, facts["shown"])
+    statuses = view.evaluate(
+        """(el) => ({
+            rows: [...el.querySelectorAll('.nbc-row')].map((r) => r.dataset.status),
+            blocks: [...el.querySelectorAll('section.nbc-block')].map((b) => b.dataset.status),
+            live: el.querySelector('.nbc-live').dataset.live,
+        })"""
+    )
+    assert "running" not in statuses["rows"] + statuses["blocks"]
+    assert statuses["live"] == "false"
+    assert {"error", "abandoned"} & set(statuses["rows"])
+
+
+def test_selection_is_shared_with_python_both_ways(lab_page):
+    facts, _ = run_agent(lab_page, "select.ipynb")
+    view = root(lab_page)
+    show_tab(view, "tree")
+    view.locator('button[data-action="expand-all"]').click()
+    wait_tree_rows(view, facts["shown"])
+    tool = next(r for r in facts["runs"] if r["run_type"] == "tool")
+    view.locator(f'.nbc-row[data-run-id="{tool["run_id"]}"] .nbc-name').click()
+    lab_page.page.wait_for_timeout(300)
+    assert kernel_eval(lab_page, "print(h.widget.selected_run_id)") == f"{tool['run_id']}\n"
+
+    (root_id,) = facts["roots"]
+    kernel_eval(lab_page, f"h.widget.selected_run_id = {root_id!r}")
+    lab_page.page.wait_for_function(
+        "([el, id]) => el.querySelector('aside.nbc-inspector').dataset.runId === id",
+        arg=[view.element_handle(), root_id],
+    )
+    row = view.locator(f'.nbc-row[data-run-id="{root_id}"]')
+    assert row.get_attribute("aria-selected") == "true"
+    assert view.locator(f'.nbc-row[data-run-id="{tool["run_id"]}"]').get_attribute("aria-selected") in {"false", None}
+
+
+def test_the_widget_works_in_notebook_7(lab_page):
+    lab_page.new_notebook(
+        "classic.ipynb",
+        [SETUP, AGENT_RUN.format(delay=0.0, question=QUESTION), FACTS],
+        notebook7=True,
+    )
+    lab_page.run_cell(0)
+    view = root(lab_page)
+    view.wait_for()
+    lab_page.run_cell(1)
+    answer = last_json(lab_page, 1)["answer"]
+    lab_page.run_cell(2)
+    facts = last_json(lab_page, 2)
+    wait_runs(view, facts["run_count"])
+    assert answer in "".join(block["text"] for block in stream_blocks(view))
+    show_tab(view, "tree")
+    view.locator('button[data-action="expand-all"]').click()
+    rows = wait_tree_rows(view, facts["shown"])
+    assert [row["run_id"] for row in rows] == [r["run_id"] for r in facts["runs"]]
