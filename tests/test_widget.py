@@ -365,6 +365,20 @@ def test_a_real_langgraph_agent_streams_into_the_widget(make_widget):
     assert len(widget.snapshot["runs"]) == len(runs)
 
 
+def test_the_front_end_package_has_the_python_version():
+    import nbcallbacks
+
+    package = json.loads((ROOT / "js" / "package.json").read_text(encoding="utf-8"))
+    assert package["version"] == nbcallbacks.__version__
+
+
+def test_the_widget_loads_the_built_bundle():
+    esm, css = str(TraceWidget._esm), str(TraceWidget._css)
+    assert "as default" in esm  # an ES module with a default export (initialize, render)
+    assert "typeof define" not in esm  # no UMD probing of a global define (breaks VS Code and static HTML)
+    assert ".nbc-root" in css
+
+
 def test_importing_the_package_does_not_import_the_widget_stack():
     code = (
         "import sys, nbcallbacks\n"
