@@ -511,15 +511,18 @@ def _close_all_at_exit() -> None:
 class SinkWriter:
     """Carries what a recorder records to its sinks, off the recording thread.
 
-    One reader thread wakes when the recorder changes (at most every ``interval`` seconds), reads only what
-    changed, builds the records once and offers them to each sink's worker. Each worker holds at most
+    One reader thread wakes when the recorder changes, waits until recording pauses for ``interval`` seconds
+    (or ``max_delay`` seconds have passed), reads only what changed, builds the records once and offers them to
+    each sink's worker. Waiting for a pause keeps the writing out of a busy stream's way: with one interpreter
+    lock, work on any thread slows the recording thread. Each worker holds at most
     ``max_backlog`` events; past that, batches are dropped and counted, and the runs they touched are
     re-sent in full with the next batch that fits, so the runs a sink holds stay exact.
 
     Args:
         recorder: what to read.
         title: the handler's title, kept in the session record.
-        interval: seconds the reader waits after a change before reading, to gather events into batches.
+        interval: seconds without a new event after which the reader reads (events gather into batches).
+        max_delay: seconds after a change at which the reader reads even if recording goes on.
         max_backlog: events one sink may have waiting before new batches are dropped for it.
         batch_size: records handed to one ``write`` call at most (several small batches are merged).
         stall_after: seconds a ``write`` may run before it is reported as stalled (once).
@@ -531,6 +534,7 @@ class SinkWriter:
         *,
         title: str | None = None,
         interval: float = 0.1,
+        max_delay: float = 1.0,
         max_backlog: int = 200_000,
         batch_size: int = 5_000,
         stall_after: float = 10.0,
@@ -541,6 +545,7 @@ class SinkWriter:
         self.session = _session_info(title, asdict(recorder.limits))
         self.session_id: str = self.session["session"]
         self.interval = interval
+        self.max_delay = max_delay
         self.max_backlog = max_backlog
         self.batch_size = batch_size
         self.stall_after = stall_after
@@ -643,8 +648,8 @@ class SinkWriter:
         tick = min(1.0, self.stall_after / 2)
         while True:
             woke = self._wake.wait(tick)
-            if woke and not self._urgent.is_set():
-                self._urgent.wait(self.interval)  # gather a batch; a flush or close cuts it short
+            if woke:
+                self._gather()
             self._urgent.clear()
             self._wake.clear()
             try:
@@ -656,6 +661,16 @@ class SinkWriter:
             self._check_stalls()
             if stopping:
                 return
+
+    def _gather(self) -> None:
+        """Wait for a pause in recording, at most ``max_delay`` seconds; a flush or close cuts it short."""
+        deadline = time.monotonic() + self.max_delay
+        seen = self.recorder.event_count
+        while not self._urgent.wait(self.interval):
+            count = self.recorder.event_count
+            if count == seen or time.monotonic() >= deadline:
+                return
+            seen = count
 
     def _distribute(self) -> bool:
         """Read the recorder's changes, offer them to every worker, then post pending flushes/stops."""
@@ -715,11 +730,16 @@ class SinkWriter:
         origin = self.recorder.first_time
         if origin is None:
             origin = events[0].time if events else 0.0
-        records = [event_record(row, origin, session) for row in events]
-        records.extend(run_record(run, first_start, session) for run in runs)
-        run_ids = [run.run_id for run in runs]
-        for worker in workers:
-            self._offer_one(worker, records, len(events), run_ids, first_start)
+        size = self.batch_size
+        for start in range(0, max(len(events), 1), size):  # bounded batches; the runs' state goes last
+            chunk = events[start : start + size]
+            records = [event_record(row, origin, session) for row in chunk]
+            last = start + size >= len(events)
+            if last:
+                records.extend(run_record(run, first_start, session) for run in runs)
+            run_ids = [run.run_id for run in runs] if last else []
+            for worker in workers:
+                self._offer_one(worker, records, len(chunk), run_ids, first_start)
 
     def _offer_one(  # noqa: PLR0913 - one batch and where it goes
         self,
@@ -760,12 +780,17 @@ class SinkWriter:
                 self._first_start = earliest
         first_start = self._first_start if self._first_start is not None else 0.0
         origin = self.recorder.first_time or 0.0
-        records = [event_record(row, origin, self.session_id) for row in events]
-        records.extend(run_record(run, first_start, self.session_id) for run in runs)
         session = dict(self.session)
         session["first_time"] = self.recorder.first_time
-        worker.queue.append((_BATCH, [session, *records], len(events)))
-        worker.queued_events += len(events)
+        size = self.batch_size
+        for start in range(0, max(len(events), 1), size):
+            chunk = events[start : start + size]
+            records = [session] if start == 0 else []
+            records.extend(event_record(row, origin, self.session_id) for row in chunk)
+            if start + size >= len(events):
+                records.extend(run_record(run, first_start, self.session_id) for run in runs)
+            worker.queue.append((_BATCH, records, len(chunk)))
+            worker.queued_events += len(chunk)
         worker.session_sent = True
 
     def _check_stalls(self) -> None:

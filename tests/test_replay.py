@@ -217,7 +217,7 @@ def test_run_restricts_to_one_tree(tmp_path, kind):
     assert h.flush()
     runs = h.runs_dataframe()
     root = runs.loc[runs["name"] == "LangGraph", "run_id"].iloc[0]
-    loaded = NotebookHandler.load(path, run=root[:13])
+    loaded = NotebookHandler.load(path, run=root[:30])  # a unique prefix (ids of one millisecond share 13)
     mine = loaded.runs_dataframe()
     tree = runs[runs["name"] != "other"].reset_index(drop=True)
     pd.testing.assert_frame_equal(mine.drop(columns=["order"]), tree.drop(columns=["order"]))

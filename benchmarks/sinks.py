@@ -1,0 +1,197 @@
+"""What sinks cost: the hot path of a streaming chain with sinks attached, and how fast each sink writes.
+
+1. Per-event cost of a 2,000-token stream with NotebookHandler alone, and with a SQLite sink, a JSONL sink and
+   both attached (interleaved rounds, medians; the writing happens on the sinks' threads, so the stream should
+   pay only for waking them). The time ``flush()`` then takes to write the stream is printed beside it.
+2. Events written per second by each sink: a long stream recorded with one sink attached, timed from the sink's
+   first ``write`` to the end of ``flush()``.
+
+    python benchmarks/sinks.py [--rounds 9] [--events 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from nbcallbacks import JSONLSink, LoggingSink, NotebookHandler, SQLiteSink
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TOKENS = 2_000
+
+
+class NoOpHandler(BaseCallbackHandler):
+    """Does nothing, inline: the floor any handler pays for being called."""
+
+    run_inline = True
+
+
+class TimedSink:
+    """Wraps a sink and notes when its first write started."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.first_write: float | None = None
+        self.lock = threading.Lock()
+
+    def describe(self) -> str:
+        return type(self.sink).__name__
+
+    def write(self, batch: list[dict[str, Any]]) -> None:
+        with self.lock:
+            if self.first_write is None:
+                self.first_write = time.perf_counter()
+        self.sink.write(batch)
+
+    def close(self) -> None:
+        close_sink = getattr(self.sink, "close", None)
+        if close_sink is not None:
+            close_sink()
+
+
+def close(h: Any) -> None:
+    writer = getattr(h, "_sink_writer", None)
+    if writer is not None:
+        writer.close(timeout=60)
+
+
+def check(condition: bool, message: object) -> None:
+    if not condition:
+        raise RuntimeError(message)
+
+
+def configurations(folder: Path) -> dict[str, Callable[[], list[Any]]]:
+    counter = iter(range(10**9))
+
+    def sqlite() -> list[Any]:
+        return [SQLiteSink(folder / f"bench-{next(counter)}.db")]
+
+    def jsonl() -> list[Any]:
+        return [JSONLSink(folder / f"bench-{next(counter)}.jsonl")]
+
+    return {
+        "no-op handler": lambda: [NoOpHandler()],
+        "NotebookHandler": lambda: [NotebookHandler()],
+        "+ SQLiteSink": lambda: [NotebookHandler(sinks=sqlite())],
+        "+ JSONLSink": lambda: [NotebookHandler(sinks=jsonl())],
+        "+ SQLiteSink + JSONLSink": lambda: [NotebookHandler(sinks=[*sqlite(), *jsonl()])],
+    }
+
+
+def one_round(model: FakeListChatModel, callbacks: list[Any], events: int) -> tuple[float, float | None]:
+    """Seconds of the stream, and of the flush() after it (None without sinks)."""
+    gc.collect()
+    start = time.perf_counter()
+    for _ in model.stream("go", config={"callbacks": callbacks}):
+        pass
+    elapsed = time.perf_counter() - start
+    h = callbacks[0]
+    if not isinstance(h, NotebookHandler):
+        return elapsed, None
+    start = time.perf_counter()
+    check(h.flush(timeout=120), "flush timed out")
+    flushed = time.perf_counter() - start
+    for status in h.sink_status():
+        check(status["written_events"] == events, status)
+    close(h)
+    return elapsed, flushed if h.sink_status() else None
+
+
+def hot_path(rounds: int, tokens: int, folder: Path) -> None:
+    model = FakeListChatModel(responses=["x" * tokens])
+    events = tokens + 2
+    configs = configurations(folder)
+    per_event: dict[str, list[float]] = {name: [] for name in configs}
+    flush_ms: dict[str, list[float]] = {name: [] for name in configs}
+    for factory in configs.values():  # warm up imports, caches and the files' schemas
+        one_round(model, factory(), events)
+    for _ in range(rounds):
+        for name, factory in configs.items():
+            elapsed, flushed = one_round(model, factory(), events)
+            per_event[name].append(elapsed / events * 1e6)
+            if flushed is not None:
+                flush_ms[name].append(flushed * 1e3)
+
+    base = statistics.median(per_event["NotebookHandler"])
+    noop = statistics.median(per_event["no-op handler"])
+    print(f"Hot path: {tokens:,}-token sync stream, median of {rounds} interleaved rounds")
+    print(f"{'configuration':<28}{'per event':>12}{'vs alone':>10}{'vs no-op':>10}{'flush after':>14}")
+    for name in configs:
+        median = statistics.median(per_event[name])
+        flush = f"{statistics.median(flush_ms[name]):9.1f} ms" if flush_ms[name] else ""
+        print(f"{name:<28}{median:9.2f} µs{median / base:9.2f}×{median / noop:9.2f}×{flush:>14}")
+    print()
+
+
+def throughput(count: int, folder: Path) -> None:
+    null_logger = logging.getLogger("nbcallbacks.bench.null")
+    null_logger.addHandler(logging.NullHandler())
+    null_logger.setLevel(logging.INFO)
+    null_logger.propagate = False
+    sinks: dict[str, Callable[[], Any]] = {
+        "SQLiteSink": lambda: SQLiteSink(folder / f"throughput-{time.monotonic_ns()}.db"),
+        "JSONLSink": lambda: JSONLSink(folder / f"throughput-{time.monotonic_ns()}.jsonl"),
+        "LoggingSink (NullHandler)": lambda: LoggingSink(null_logger),
+    }
+    model = FakeListChatModel(responses=["y" * count])
+    print(f"Sink throughput, {count + 2:,} events (a {count:,}-token stream), events written per second:")
+    print(f"{'sink':<28}{'drain':>16}{'live':>16}")
+    for name, factory in sinks.items():
+        # drain: recorded first (the reader held back), then flush() reads, converts and writes everything
+        timed = TimedSink(factory())
+        h = NotebookHandler(sinks=[timed])
+        writer = h._sink_writer  # noqa: SLF001 - hold the reader back to time the pipeline alone
+        check(writer is not None, "no writer")
+        writer.interval = 3600.0  # type: ignore[union-attr]
+        for _ in model.stream("go", config={"callbacks": [h]}):
+            pass
+        start = time.perf_counter()
+        check(h.flush(timeout=600), "flush timed out")
+        drain = (count + 2) / (time.perf_counter() - start)
+        check(h.sink_status()[0]["written_events"] == count + 2, h.sink_status())
+        close(h)
+        # live: written while the stream runs, from the first write to the end of flush()
+        timed = TimedSink(factory())
+        h = NotebookHandler(sinks=[timed])
+        for _ in model.stream("go", config={"callbacks": [h]}):
+            pass
+        check(h.flush(timeout=600), "flush timed out")
+        done = time.perf_counter()
+        check(timed.first_write is not None, "never written")
+        live = (count + 2) / (done - (timed.first_write or done))
+        check(h.sink_status()[0]["written_events"] == count + 2, h.sink_status())
+        close(h)
+        print(f"{name:<28}{drain:12,.0f} ev/s{live:12,.0f} ev/s")
+    db = sum(p.stat().st_size for p in folder.glob("throughput-*.db*")) / 2
+    text = sum(p.stat().st_size for p in folder.glob("throughput-*.jsonl")) / 2
+    print(f"  on disk per token event: SQLite {db / count:.0f} bytes, JSONL {text / count:.0f} bytes")
+    print("  (live: the stream and the writers share one interpreter lock, so this is bounded by the stream)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        hot_path(args.rounds, TOKENS, Path(folder))
+        hot_path(max(3, args.rounds // 3), 10 * TOKENS, Path(folder))
+        print("  (core target: NotebookHandler / no-op handler ≤ 1.15; sinks write on their own threads)")
+        print()
+        throughput(args.events, Path(folder))
+
+
+if __name__ == "__main__":
+    main()
