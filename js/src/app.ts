@@ -120,9 +120,16 @@ export class App {
     mergeChange(this.pendingTable, change);
     this.header.paint(Date.now() / 1000);
     this.stream.paint(change);
-    if (change.selection) this.stream.highlight(this.ctx.store.selected, false);
-    if (this.tab === "tree") this.paintTree();
-    if (this.tab === "timing") this.paintTable();
+    const selected = this.ctx.store.selected;
+    if (change.selection) this.stream.highlight(selected, false);
+    if (this.tab === "tree") {
+      this.paintTree();
+      if (change.selection && selected) this.tree.scrollTo(selected);
+    }
+    if (this.tab === "timing") {
+      this.paintTable();
+      if (change.selection && selected) this.table.scrollTo(selected);
+    }
     this.inspector.paint(change.reset);
     setAttr(this.el, "data-seq", String(this.ctx.store.seq));
     setAttr(this.el, "data-cursor", String(this.ctx.store.cursor));
@@ -140,6 +147,10 @@ export class App {
     const change = this.pendingTable;
     this.pendingTable = emptyChange();
     this.table.paint(change);
+  }
+
+  setTitle(title: string): void {
+    this.header.setTitle(title);
   }
 
   setTab(name: TabName): void {

@@ -7,6 +7,7 @@ import { wallTime } from "./metrics";
 export class Header {
   readonly el: HTMLElement;
   private readonly live: HTMLElement;
+  private readonly titleEl: HTMLElement;
   private readonly stats: Record<"runs" | "errors" | "tokens" | "wall", HTMLElement>;
   private readonly errors: HTMLDetailsElement;
   private readonly errorsSummary: HTMLElement;
@@ -21,7 +22,9 @@ export class Header {
     this.el = h("div", "nbc-header");
     this.live = h("span", "nbc-live");
     this.live.setAttribute("role", "status");
-    const titleEl = untrusted("span", "nbc-title", title || "LangChain trace");
+    const titleEl = untrusted("span", "nbc-title", "");
+    this.titleEl = titleEl;
+    this.setTitle(title);
     const stats = h("div", "nbc-stats");
     const stat = (name: string): HTMLElement => {
       const s = h("span", "nbc-stat");
@@ -38,6 +41,10 @@ export class Header {
     this.dropped = h("span", "nbc-dropped");
     this.dropped.hidden = true;
     this.el.append(this.live, titleEl, stats, this.dropped, this.errors);
+  }
+
+  setTitle(title: string): void {
+    setText(this.titleEl, title || "LangChain trace");
   }
 
   paint(now: number): void {

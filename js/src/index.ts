@@ -121,7 +121,12 @@ const render: Render<WidgetModel> = ({ model, el }) => {
   });
   el.classList.add("nbc-host");
   el.appendChild(app.el);
-  return () => app.destroy();
+  const onTitle = (): void => app.setTitle(model.get("title") || "");
+  model.on("change:title", onTitle);
+  return () => {
+    model.off("change:title", onTitle);
+    app.destroy();
+  };
 };
 
 export default { initialize, render };

@@ -210,6 +210,17 @@ export class TimingTable {
     }
   }
 
+  /** Scroll to a run's row (runs mode). */
+  scrollTo(runId: string): void {
+    this.render();
+    for (let i = 0; i < this.list.count; i++) {
+      if (this.list.keyAt(i) === runId) {
+        this.list.scrollToIndex(i);
+        return;
+      }
+    }
+  }
+
   refresh(): void {
     this.list.markAllDirty();
     this.list.render();

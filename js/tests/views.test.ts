@@ -218,6 +218,23 @@ describe("the widget in a DOM", () => {
   });
 });
 
+describe("Python-side changes", () => {
+  it("follows selected_run_id and title set from Python", async () => {
+    const model = new FakeModel(snapshot(1, [wire("a", 0), wire("b", 1)]));
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="tree"]').click();
+    model.set("selected_run_id", "b");
+    model.fire("change:selected_run_id");
+    model.set("title", "renamed");
+    model.fire("change:title");
+    await frame();
+    expect(q(el!, '.nbc-row[data-run-id="b"]').getAttribute("aria-selected")).toBe("true");
+    expect(q(el!, '.nbc-row[data-run-id="a"]').getAttribute("aria-selected")).toBe("false");
+    expect(q(el!, "aside.nbc-inspector").dataset.runId).toBe("b");
+    expect(q(el!, ".nbc-title").textContent).toBe("renamed");
+  });
+});
+
 describe("source rules", () => {
   it("never assigns markup from strings (textContent only)", () => {
     const dir = join(__dirname, "..", "src");
