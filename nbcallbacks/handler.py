@@ -719,7 +719,8 @@ class NotebookHandler(BaseCallbackHandler):
             from nbcallbacks.sinks import SinkWriter  # noqa: PLC0415 - only when sinks are used
 
             self._sink_writer = SinkWriter(self.recorder, title=self.title)
-            weakref.finalize(self, self._sink_writer.close, 0.0)
+            finalizer = weakref.finalize(self, self._sink_writer.close, 0.0)
+            finalizer.atexit = False  # at exit the sinks module flushes every writer, waiting for it
         self._sink_writer.add(sink)
 
     def flush(self, timeout: float | None = 30.0) -> bool:

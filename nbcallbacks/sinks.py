@@ -157,7 +157,8 @@ class Sink(Protocol):
     batches are dropped for it (``SinkWriter.max_backlog``, 200,000 by default).
 
     ``write`` receives records in order (see the module documentation); it may block or raise: that only
-    affects this sink, and is counted in ``NotebookHandler.sink_status()``.
+    affects this sink, and is counted in ``NotebookHandler.sink_status()``. Each sink gets its own record
+    dictionaries, but the values inside them (payload previews) are shared: read them, do not modify them.
     """
 
     def write(self, batch: list[dict[str, Any]]) -> None:
@@ -327,6 +328,8 @@ class _Worker:
         self.writer = writer
         self.sink = sink
         self.name = _sink_name(sink)
+        self.private_copies = not isinstance(sink, (JSONLSink, SQLiteSink, LoggingSink))
+        """Records are shared by all sinks: one that is not known to leave them alone gets its own copies."""
         self.cond = threading.Condition(threading.Lock())
         self.queue: deque[tuple[str, Any, int]] = deque()
         self.max_backlog = _backlog(sink, writer.max_backlog)
@@ -456,6 +459,8 @@ class _Worker:
             self.failed_events += events
             return
         runs = sum(1 for record in records if record.get("kind") == "run")
+        if self.private_copies:
+            records = [dict(record) for record in records]
         self.busy_since = time.monotonic()
         try:
             self.sink.write(records)
@@ -698,7 +703,6 @@ class SinkWriter:
                 self._sub = None
                 for worker in workers:
                     worker.post(_STOP, threading.Event())
-                _LIVE_WRITERS.discard(self)
         return stopping
 
     def _count_lost(self, workers: list[_Worker], count: int) -> None:
