@@ -623,3 +623,43 @@ def test_the_widget_works_in_notebook_7(lab_page):
     view.locator('button[data-action="expand-all"]').click()
     rows = wait_tree_rows(view, facts["shown"])
     assert [row["run_id"] for row in rows] == [r["run_id"] for r in facts["runs"]]
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda path: path.stem)
+def test_shipped_notebook_runs_in_lab_with_every_view_painted(lab_page, source):
+    shutil.copyfile(source, lab_page.server.root / source.name)
+    lab_page.open(source.name)
+    lab_page.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    lab_page.wait_kernel_idle(timeout_ms=300_000)
+    cells = lab_page.page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+              .filter((cell) => cell.model.type === 'code')
+              .map((cell) => ({count: cell.model.executionCount, outputs: cell.model.outputs.toJSON()}))"""
+    )
+    assert cells
+    assert all(cell["count"] for cell in cells), "some cells did not run"
+    errors = [o for cell in cells for o in cell["outputs"] if o.get("output_type") == "error"]
+    assert not errors, errors[0]
+    widgets = sum(
+        1 for cell in cells for o in cell["outputs"] if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    )
+    figures = sum(1 for cell in cells for o in cell["outputs"] if PLOTLY in o.get("data", {}))
+    assert widgets, "the notebook shows no widget"
+
+    lab_page.page.wait_for_function(
+        "(n) => document.querySelectorAll('.nbc-root').length === n", arg=widgets, timeout=30_000
+    )
+    lab_page.page.wait_for_function(
+        """() => [...document.querySelectorAll('.nbc-root')].every((view) =>
+              view.dataset.running === 'false'
+              && parseInt(view.querySelector('.nbc-stat[data-stat="runs"]').textContent, 10) > 0)""",
+        timeout=30_000,
+    )
+    lab_page.page.wait_for_function(
+        "(n) => document.querySelectorAll('.js-plotly-plot').length >= n", arg=figures, timeout=30_000
+    )
+    assert not lab_page.page_errors
