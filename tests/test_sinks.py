@@ -492,6 +492,20 @@ def test_events_the_recorder_dropped_are_counted_as_lost():
     assert any("left the recorder's log" in e.error for e in h.recorder.handler_errors())
 
 
+def test_a_sink_that_edits_records_does_not_change_the_others():
+    class Editing:
+        def write(self, batch):
+            for record in batch:
+                record.clear()
+
+    good = ListSink()
+    h = NotebookHandler(sinks=[Editing(), good])
+    stream_tokens(h, 20)
+    assert h.flush()
+    assert [e["seq"] for e in good.events()] == list(range(h.recorder.event_count))
+    assert all(e["session"] for e in good.events())
+
+
 def test_a_slow_sink_does_not_slow_the_chain_or_the_others():
     class SlowSink(ListSink):
         def write(self, batch):
@@ -552,6 +566,30 @@ def test_interpreter_exit_flushes(tmp_path):
     expected = int(done.stdout.strip())
     events = [json.loads(line) for line in path.read_text().splitlines() if '"kind":"event"' in line]
     assert [e["seq"] for e in events] == list(range(expected))
+
+
+def test_a_dropped_handler_and_interpreter_exit_still_write_everything(tmp_path):
+    path = tmp_path / "dropped.db"
+    done = run_python(
+        """
+        import gc, sys
+        from langchain_core.language_models.fake_chat_models import FakeListChatModel
+        from nbcallbacks import NotebookHandler, SQLiteSink
+
+        def work():
+            h = NotebookHandler(sinks=[SQLiteSink(sys.argv[1])])
+            for _ in FakeListChatModel(responses=["q" * 20000]).stream("go", config={"callbacks": [h]}):
+                pass
+            return h.recorder.event_count
+
+        count = work()
+        gc.collect()
+        print(count)
+        """,
+        str(path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert db_rows(path, "SELECT count(*) FROM events") == [(int(done.stdout),)]
 
 
 def test_sigkill_mid_stream_leaves_a_consistent_history(tmp_path):
