@@ -121,10 +121,10 @@ export class Inspector {
       ["type", run.run_type],
       ["run id", run.run_id],
       ["parent", run.parent_run_id ?? DASH],
-      ["model", run.model ?? DASH],
       ["start", `+${formatSeconds(run.start - origin)}`],
       ["duration", formatDuration(duration(run))],
     ];
+    if (isModelRun(run) || run.model) facts.splice(3, 0, ["model", run.model ?? DASH]);
     if (isModelRun(run)) {
       facts.push(
         ["TTFT", formatDuration(ttft(run))],

@@ -37,8 +37,8 @@ export class StreamView {
   private readonly empty: HTMLElement;
   private readonly jump: HTMLButtonElement;
   private readonly blocks = new Map<string, Block>();
+  /** Follow the newest text; false once the user scrolled away from the bottom. */
   private follow = true;
-  private ignoreScroll = false;
 
   constructor(private readonly ctx: ViewContext) {
     this.el = h("div", "nbc-stream-wrap");
@@ -59,10 +59,6 @@ export class StreamView {
     this.scroller.addEventListener(
       "scroll",
       () => {
-        if (this.ignoreScroll) {
-          this.ignoreScroll = false;
-          return;
-        }
         this.follow = this.atBottom();
         if (this.follow) this.jump.hidden = true;
       },
@@ -77,7 +73,6 @@ export class StreamView {
   }
 
   private toBottom(): void {
-    this.ignoreScroll = true;
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
@@ -208,7 +203,6 @@ export class StreamView {
     const block = this.blocks.get(runId);
     if (block && scroll) {
       this.follow = false;
-      this.ignoreScroll = true;
       this.scroller.scrollTop = Math.max(0, block.el.offsetTop - 8);
       this.follow = this.atBottom();
       this.jump.hidden = this.follow;

@@ -244,3 +244,29 @@ describe("source rules", () => {
     }
   });
 });
+
+describe("stream scrolling", () => {
+  it("follows the bottom until the user scrolls up, then offers a jump to the latest text", async () => {
+    const model = new FakeModel(snapshot(1, [wire("m", 0, { run_type: "chat_model", status: "running", end: null })]));
+    const [el] = await mount(model);
+    const scroller = q(el!, ".nbc-stream");
+    let height = 1000;
+    Object.defineProperty(scroller, "scrollHeight", { get: () => height });
+    Object.defineProperty(scroller, "clientHeight", { get: () => 400 });
+    const jump = q<HTMLButtonElement>(el!, "button.nbc-jump");
+    model.delta({ base: 1, seq: 2, tokens: { m: [["text", "a"]] } });
+    await frame();
+    expect(scroller.scrollTop).toBe(1000); // followed
+    expect(jump.hidden).toBe(true);
+    scroller.scrollTop = 100; // the user scrolls up to read
+    scroller.dispatchEvent(new Event("scroll"));
+    height = 1500;
+    model.delta({ base: 2, seq: 3, runs: [wire("n", 1, { run_type: "chat_model", status: "running", end: null })], tokens: { n: [["text", "b"]] } });
+    await frame();
+    expect(scroller.scrollTop).toBe(100); // left where the user is
+    expect(jump.hidden).toBe(false);
+    jump.click();
+    expect(scroller.scrollTop).toBe(1500);
+    expect(jump.hidden).toBe(true);
+  });
+});
