@@ -188,6 +188,7 @@ export class App {
     this.unsubscribe();
     if (this.frame) cancelAnimationFrame(this.frame);
     window.clearInterval(this.timer);
+    this.table.destroy();
     this.el.remove();
   }
 }

@@ -17,6 +17,7 @@ import { statusOf } from "./treeview";
 import { VirtualList } from "./virtual";
 
 export const TABLE_ROW_HEIGHT = 24;
+const REBUILD_EVERY_MS = 250;
 
 interface Column<T> {
   key: keyof T & string;
@@ -60,6 +61,8 @@ export class TimingTable {
   private groups: GroupRow[] = [];
   private byId = new Map<string, TimingRow | GroupRow>();
   private dirty = true;
+  private builtAt = 0;
+  private timer = 0;
 
   constructor(private readonly ctx: ViewContext) {
     this.el = h("div", "nbc-table-wrap");
@@ -99,6 +102,9 @@ export class TimingTable {
     this.headerRow.setAttribute("role", "row");
     this.viewport = h("div", "nbc-tbody nbc-scroll nbc-vlist");
     this.viewport.setAttribute("role", "rowgroup");
+    this.viewport.tabIndex = 0;
+    this.viewport.setAttribute("aria-label", "runs (arrow keys move the selection)");
+    this.viewport.addEventListener("keydown", (e) => this.onKey(e));
     this.list = new VirtualList(this.viewport, {
       rowHeight: TABLE_ROW_HEIGHT,
       create: () => this.createRow(),
@@ -113,14 +119,28 @@ export class TimingTable {
   }
 
   paint(change: Change): void {
-    if (change.reset || change.newRuns || change.runs.size) this.dirty = true;
     if (change.selection) this.list.markAllDirty();
+    if (change.reset || change.newRuns) this.dirty = true;
+    else if (change.runs.size) {
+      // Runs only updated (tokens, ends): re-sort at most a few times a second, not per frame.
+      const wait = REBUILD_EVERY_MS - (Date.now() - this.builtAt);
+      if (wait > 0) {
+        if (!this.timer) {
+          this.timer = window.setTimeout(() => {
+            this.timer = 0;
+            this.dirty = true;
+            this.render();
+          }, wait);
+        }
+      } else this.dirty = true;
+    }
     this.render();
   }
 
   render(): void {
     if (this.dirty) {
       this.dirty = false;
+      this.builtAt = Date.now();
       const runs = this.ctx.store.orderedRuns();
       const origin = originOf(runs);
       this.rows = runs.map((r) => timingRow(r, origin));
@@ -208,6 +228,26 @@ export class TimingTable {
       setAttr(el, "data-group", (item as GroupRow).key);
       setAttr(el, "aria-selected", null);
     }
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if (this.mode !== "runs" || !this.list.count) return;
+    let index = -1;
+    for (let i = 0; i < this.list.count; i++) if (this.list.keyAt(i) === this.ctx.store.selected) index = i;
+    if (e.key === "ArrowDown") index = Math.min(this.list.count - 1, index + 1);
+    else if (e.key === "ArrowUp") index = Math.max(0, index - 1);
+    else if (e.key === "Home") index = 0;
+    else if (e.key === "End") index = this.list.count - 1;
+    else return;
+    e.preventDefault();
+    const key = this.list.keyAt(index);
+    if (key === undefined) return;
+    this.ctx.select(key);
+    this.list.scrollToIndex(index);
+  }
+
+  destroy(): void {
+    window.clearTimeout(this.timer);
   }
 
   /** Scroll to a run's row (runs mode). */

@@ -270,3 +270,23 @@ describe("stream scrolling", () => {
     expect(jump.hidden).toBe(true);
   });
 });
+
+describe("timing table keyboard", () => {
+  it("moves the selection with the arrow keys", async () => {
+    const model = new FakeModel(snapshot(1, [wire("a", 0), wire("b", 1), wire("c", 2)]));
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="timing"]').click();
+    await frame();
+    const body = q(el!, ".nbc-tbody");
+    body.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    expect(model.get("selected_run_id")).toBe("a");
+    body.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    body.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    body.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+    expect(model.get("selected_run_id")).toBe("c");
+    body.dispatchEvent(new KeyboardEvent("keydown", { key: "Home" }));
+    expect(model.get("selected_run_id")).toBe("a");
+    await frame();
+    expect(q(el!, '.nbc-trow[data-run-id="a"]').getAttribute("aria-selected")).toBe("true");
+  });
+});
