@@ -69,6 +69,9 @@ SNAPSHOT_EVERY_S: Final = 2.5
 SNAPSHOT_COST_FACTOR: Final = 10.0
 """...and never more often than this many times what the last rebuild cost (big traces: fewer rebuilds)."""
 
+MAX_BACKOFF_S: Final = 5.0
+"""Longest pause of the flusher after repeated failures to send."""
+
 _LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned")
 _TOKEN_EVENT: Final = "llm_new_token"
 _ERROR_STATUSES: Final = frozenset({"error"})
@@ -237,7 +240,6 @@ class TraceWidget(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._snapshot_wanted = False
         self._snapshot_seq = -1
         self._last_flush = 0.0
         self._last_change = time.monotonic()
@@ -410,8 +412,13 @@ class _CellHook:
 
 
 def _flusher_main(widget_ref: weakref.ref[TraceWidget], wake: threading.Event, stop: threading.Event) -> None:
-    """The flusher thread: wait for news, send one coalesced delta, keep the snapshot fresh."""
+    """The flusher thread: wait for news, send one coalesced delta, keep the snapshot fresh.
+
+    A failure is recorded as a handler error and retried with exponential backoff (recording it wakes this
+    thread again, so without the pause a comm that keeps failing would spin).
+    """
     timeout: float | None = None
+    failures = 0
     while not stop.is_set():
         wake.wait(timeout)
         if stop.is_set():
@@ -421,10 +428,14 @@ def _flusher_main(widget_ref: weakref.ref[TraceWidget], wake: threading.Event, s
             return
         try:
             timeout = widget._tick()  # noqa: SLF001 - the thread belongs to the widget
+            failures = 0
         except Exception as exc:  # noqa: BLE001 - never raise out of the flusher
+            failures += 1
             timeout = None
             try:
                 widget._recorder.record_handler_error("widget", exc)  # noqa: SLF001
             except Exception:  # noqa: BLE001 - last resort
                 _log.exception("widget flusher failed")
         del widget
+        if failures and stop.wait(min(MAX_BACKOFF_S, FLUSH_INTERVAL_S * 2**failures)):
+            return
