@@ -771,8 +771,8 @@ class NotebookHandler(BaseCallbackHandler):
 
     @property
     def widget(self) -> TraceWidget:
-        """The live widget, created on first use (a handler never displayed opens no comm)."""
-        if self._widget is None:
+        """The live widget, created on first use (a handler never displayed opens no comm), again once closed."""
+        if self._widget is None or self._widget.comm is None:  # a closed widget can no longer be displayed
             from nbcallbacks.widget import TraceWidget  # noqa: PLC0415 - anywidget only when displayed
 
             self._widget = TraceWidget(self.recorder, title=self.title)

@@ -389,8 +389,11 @@ class Recorder:
             self._notify()
         return count
 
-    def record_handler_error(self, where: str, exc: BaseException) -> None:
-        """Keep a failure of nbcallbacks' own code for display; never raises."""
+    def record_handler_error(self, where: str, exc: BaseException, *, notify: bool = True) -> None:
+        """Keep a failure of nbcallbacks' own code for display; never raises.
+
+        With ``notify=False`` subscribers are not woken for it (they see it with their next read).
+        """
         try:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             trace = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
@@ -406,7 +409,7 @@ class Recorder:
             self.handler_error_count += 1
             if len(self._handler_errors) < _MAX_HANDLER_ERRORS_KEPT:
                 self._handler_errors.append(entry)
-        if self._armed:
+        if notify and self._armed:
             self._notify()
 
     # --- subscriptions
@@ -442,7 +445,9 @@ class Recorder:
             try:
                 callback()
             except Exception as exc:  # noqa: BLE001, PERF203 - a consumer's failure must not reach the chain
-                self.record_handler_error("subscriber", exc)
+                # Without waking anyone: a consumer that reads and raises would be woken by its own error,
+                # again and again, recursing until the stack runs out.
+                self.record_handler_error("subscriber", exc, notify=False)
 
     def read_delta(self, sub: Subscription) -> Delta:
         """What changed since ``sub``'s cursor; advances it and re-arms its callback. O(new events)."""
