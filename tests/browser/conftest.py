@@ -69,6 +69,12 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def lab_page(browser: Any, lab: LabServer) -> Iterator[LabPage]:
-    """A fresh page (own browser context) on the session's Lab; kernels are shut down afterwards."""
+    """A fresh page (own browser context) on the session's Lab; kernels are shut down afterwards.
+
+    A test whose page raised an uncaught error after its notebook opened fails in teardown.
+    """
     with open_lab_page(lab, browser) as page:
         yield page
+        errors = page.errors_since_open()
+        if errors:
+            pytest.fail("uncaught errors in the page:\n" + "\n".join(errors))

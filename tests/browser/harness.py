@@ -237,8 +237,10 @@ class LabPage:
         self.server = server
         self.console: list[str] = []
         self.page_errors: list[str] = []
+        self.errors_at_open = 0
+        """Page errors raised while the notebook was loading (the front end's own, not the widget's)."""
         page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
-        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("pageerror", lambda error: self.page_errors.append(f"{error}\n{error.stack}"))
 
     # notebooks -----------------------------------------------------------------------------------
     def write_notebook(self, name: str, cells: list[str]) -> Path:
@@ -269,6 +271,7 @@ class LabPage:
         )
         if wait_kernel:
             self.wait_kernel_idle()
+        self.errors_at_open = len(self.page_errors)
 
     def new_notebook(self, name: str, cells: list[str], *, notebook7: bool = False) -> None:
         """Write a notebook and open it, kernel ready."""
@@ -390,6 +393,10 @@ class LabPage:
     def comm_mark(self) -> int:
         """The number of comm messages received so far (to count only what follows)."""
         return int(self.page.evaluate("() => (window.__nbcComm || []).length"))
+
+    def errors_since_open(self) -> list[str]:
+        """Uncaught page errors since the notebook finished opening (widget code runs only then)."""
+        return self.page_errors[self.errors_at_open :]
 
     def now_ms(self) -> float:
         """The browser's clock (``Date.now()``)."""

@@ -662,4 +662,4 @@ def test_shipped_notebook_runs_in_lab_with_every_view_painted(lab_page, source):
     lab_page.page.wait_for_function(
         "(n) => document.querySelectorAll('.js-plotly-plot').length >= n", arg=figures, timeout=30_000
     )
-    assert not lab_page.page_errors
+    assert not lab_page.errors_since_open()
