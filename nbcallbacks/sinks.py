@@ -429,7 +429,7 @@ class _Worker:
 
     def _call(self, method: str, *args: Any) -> bool:
         function = getattr(self.sink, method, None)
-        if function is None or (method != "open" and not self.opened):
+        if function is None:
             return True
         self.busy_since = time.monotonic()
         try:
@@ -459,11 +459,9 @@ class _Worker:
             self.failed_events += events
             return
         runs = sum(1 for record in records if record.get("kind") == "run")
-        if self.private_copies:
-            records = [dict(record) for record in records]
         self.busy_since = time.monotonic()
         try:
-            self.sink.write(records)
+            self.sink.write([dict(record) for record in records] if self.private_copies else records)
         except Exception as exc:  # noqa: BLE001 - a sink's failure stays with the sink
             self.failed_events += events
             self._failed(exc, "write")
@@ -662,6 +660,11 @@ class SinkWriter:
             except Exception as exc:  # the reader must survive anything
                 logger.warning("nbcallbacks sink reader failed", exc_info=exc)
                 self.recorder.record_handler_error("sink reader", exc)
+                with self._lock:  # nobody waits forever on a flush the reader could not serve
+                    flushes, self._flushes = self._flushes, []
+                for done in flushes:
+                    for event in done:
+                        event.set()
                 stopping = self._stopping
             self._check_stalls()
             if stopping:
