@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -662,18 +663,30 @@ def test_concurrent_threads_and_async_lose_nothing(tmp_path):
     assert len(lines) == h.recorder.event_count
 
 
-def test_two_handlers_and_two_processes_on_one_file(tmp_path):
-    path = tmp_path / "shared.db"
-    code = """
+def events_per_session(path: Path, kind: str) -> dict[str, int]:
+    if kind == "sqlite":
+        assert len(db_rows(path, "SELECT session FROM sessions")) == 4
+        assert db_rows(path, "PRAGMA integrity_check") == [("ok",)]
+        return dict(db_rows(path, "SELECT session, count(*) FROM events GROUP BY session"))
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]  # no torn line
+    assert sum(r["kind"] == "session" for r in records) == 4
+    return dict(Counter(r["session"] for r in records if r["kind"] == "event"))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
+def test_two_handlers_and_two_processes_on_one_file(tmp_path, kind):
+    path = tmp_path / f"shared.{kind}"
+    sink_class = SQLiteSink if kind == "sqlite" else JSONLSink
+    code = f"""
         import sys
         from langchain_core.runnables import RunnableLambda
         from langchain_core.language_models.fake_chat_models import FakeListChatModel
-        from nbcallbacks import NotebookHandler, SQLiteSink
-        h = NotebookHandler(sinks=[SQLiteSink(sys.argv[1])])
+        from nbcallbacks import NotebookHandler, {sink_class.__name__}
+        h = NotebookHandler(sinks=[{sink_class.__name__}(sys.argv[1])])
         chain = RunnableLambda(lambda x: x + 1) | RunnableLambda(lambda x: x * 2)
         for _ in range(20):
-            chain.batch(list(range(20)), config={"callbacks": [h], "max_concurrency": 4})
-            for _ in FakeListChatModel(responses=["z" * 200]).stream("go", config={"callbacks": [h]}):
+            chain.batch(list(range(20)), config={{"callbacks": [h], "max_concurrency": 4}})
+            for _ in FakeListChatModel(responses=["z" * 200]).stream("go", config={{"callbacks": [h]}}):
                 pass
             h.flush()
         assert h.flush()
@@ -686,7 +699,7 @@ def test_two_handlers_and_two_processes_on_one_file(tmp_path):
         )
         for _ in range(2)
     ]
-    handlers = [NotebookHandler(sinks=[SQLiteSink(path)]) for _ in range(2)]
+    handlers = [NotebookHandler(sinks=[sink_class(path)]) for _ in range(2)]
 
     def work(h: NotebookHandler) -> None:
         for _ in range(10):
@@ -707,7 +720,6 @@ def test_two_handlers_and_two_processes_on_one_file(tmp_path):
     for h in handlers:
         assert h.flush()
         expected[h._sink_writer.session_id] = h.recorder.event_count  # type: ignore[union-attr]
-    counts = dict(db_rows(path, "SELECT session, count(*) FROM events GROUP BY session"))
-    assert counts == expected
-    assert len(db_rows(path, "SELECT session FROM sessions")) == 4
-    assert db_rows(path, "PRAGMA integrity_check") == [("ok",)]
+    assert events_per_session(path, kind) == expected
+    for session, count in expected.items():
+        assert NotebookHandler.load(path, session=session).recorder.event_count == count
