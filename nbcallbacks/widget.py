@@ -20,13 +20,15 @@ Synced traits
     ``_uid`` (Unicode, Python -> JS): a random id; the views of one model find their shared store by it.
 
 Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything since the previous one coalesced)
-    ``{"type": "delta", "base": int, "seq": int, "cursor": int, "runs": [...],
+    ``{"type": "delta", "base": int, "seq": int, "cursor": int, "time": float, "runs": [...],
     "tokens": {run_id: [[kind, text], ...]}, "totals": {...}, "handler_errors": [...], "dropped_events": int}``:
     applies on top of sequence ``base`` and leads to ``seq`` (always ``base + 1``). A run appears in ``runs`` as
     its full wire dict when it is new or touched by anything but streamed tokens (end, error, metric, ...); a run
     touched only by tokens gets a light update
     ``{"run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned", "light": True}``.
-    ``{"type": "snapshot", ...snapshot fields...}``: the whole trace, sent in answer to a request.
+    ``{"type": "snapshot", "time": float, ...snapshot fields...}``: the whole trace, sent in answer to a request.
+    ``time`` is the kernel's clock (``time.time()``) at sending: the front end measures running runs' elapsed
+    time on the kernel's clock, which may differ from the browser's.
 
 Custom messages, JS -> Python
     ``{"type": "hello"}`` (a model was initialised) and ``{"type": "resync"}`` (a view missed a delta): both are
@@ -146,6 +148,7 @@ class _Mirror:
             "base": base,
             "seq": self.seq,
             "cursor": self.cursor,
+            "time": time.time(),
             "runs": sent_runs,
             "tokens": delta.tokens,
             "totals": self.totals(),
@@ -330,6 +333,7 @@ class TraceWidget(anywidget.AnyWidget):
         """Answer a hello or resync with the whole trace (lock held)."""
         message = self._mirror.snapshot()
         message["type"] = "snapshot"
+        message["time"] = time.time()
         if not self._closed:
             self.send(message)
 

@@ -164,6 +164,7 @@ def test_runs_touched_only_by_tokens_get_light_updates(make_widget):
     widget.flush()
     first = widget.deltas()[-1]["runs"]
     assert first[0]["inputs"] is not None, "a new run is sent in full"
+    assert isinstance(widget.deltas()[-1]["time"], float)  # the kernel's clock, for live elapsed times
     for i in range(10):
         recorder.token("m", None, f"t{i}", 0)
     widget.flush()

@@ -103,7 +103,11 @@ export class App {
     this.unsubscribe = options.store.subscribe((change) => this.onChange(change));
     // Wall time ticks while anything runs.
     this.timer = window.setInterval(() => {
-      if (options.store.totals.running > 0) this.header.paint(Date.now() / 1000);
+      if (options.store.totals.running > 0) {
+        this.header.paint(options.store.kernelNow());
+        if (this.tab === "tree") this.tree.tickRunning();
+        this.stream.tickRunning();
+      }
     }, 1000);
   }
 
@@ -118,7 +122,7 @@ export class App {
     this.pending = emptyChange();
     mergeChange(this.pendingTree, change);
     mergeChange(this.pendingTable, change);
-    this.header.paint(Date.now() / 1000);
+    this.header.paint(this.ctx.store.kernelNow());
     this.stream.paint(change);
     const selected = this.ctx.store.selected;
     if (change.selection) this.stream.highlight(selected, false);

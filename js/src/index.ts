@@ -91,7 +91,10 @@ const initialize: Initialize<WidgetModel> = ({ model }) => {
   const onMsg = (msg: InboundMsg): void => {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "delta") store.applyDelta(msg);
-    else if (msg.type === "snapshot") store.applySnapshot(msg);
+    else if (msg.type === "snapshot") {
+      store.observeKernelTime(msg.time);
+      store.applySnapshot(msg);
+    }
   };
   model.on("change:snapshot", onSnapshot);
   model.on("change:selected_run_id", onSelected);

@@ -89,6 +89,8 @@ export interface DeltaMsg {
   /** Always `base + 1`. */
   seq: number;
   cursor: number;
+  /** The kernel's clock at sending (seconds since the epoch). */
+  time?: number;
   runs: Array<RunWire | RunLight>;
   tokens: Record<string, Piece[]>;
   totals: Totals;
@@ -98,6 +100,7 @@ export interface DeltaMsg {
 
 export interface SnapshotMsg extends Snapshot {
   type: "snapshot";
+  time?: number;
 }
 
 export type InboundMsg = DeltaMsg | SnapshotMsg;

@@ -78,8 +78,25 @@ export class TraceStore {
   gap = false;
   private buffered: DeltaMsg[] = [];
   private listeners = new Set<(change: Change) => void>();
+  /**
+   * Browser clock minus kernel clock, in seconds (smallest seen: network delay only adds to it); 0 until a
+   * message says. Elapsed times of running runs are measured on the kernel's clock.
+   */
+  clockOffset: number | null = null;
   /** Called when the store needs a full snapshot (wired to `model.send({type: "resync"})`). */
   onResync: () => void = () => {};
+
+  /** Note the kernel's clock from a message (`time` field). */
+  observeKernelTime(kernelTime: number | undefined, browserNow = Date.now() / 1000): void {
+    if (typeof kernelTime !== "number" || !Number.isFinite(kernelTime)) return;
+    const offset = browserNow - kernelTime;
+    if (this.clockOffset === null || offset < this.clockOffset) this.clockOffset = offset;
+  }
+
+  /** The kernel's clock now, estimated from the browser's. */
+  kernelNow(browserNow = Date.now() / 1000): number {
+    return browserNow - (this.clockOffset ?? 0);
+  }
 
   subscribe(listener: (change: Change) => void): () => void {
     this.listeners.add(listener);
@@ -121,6 +138,7 @@ export class TraceStore {
 
   /** Apply one delta message; see the module comment for the rules. */
   applyDelta(delta: DeltaMsg): ApplyResult {
+    this.observeKernelTime(delta.time);
     if (delta.seq <= this.seq) return "stale";
     if (delta.base !== this.seq || this.gap) {
       if (this.buffered.length < MAX_BUFFERED) this.buffered.push(delta);

@@ -166,7 +166,9 @@ export class StreamView {
     setText(block.head.status, status);
     const dropped = run.tokens_dropped > 0 ? ` (${formatCount(run.tokens_dropped)} not shown)` : "";
     setText(block.head.tokens, `${formatCount(run.token_count)} tok${dropped}`);
-    setText(block.head.time, run.end === null ? "" : formatDuration(duration(run)));
+    const live = status === "running";
+    setAttr(block.head.time, "data-live", live ? "true" : null);
+    setText(block.head.time, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
     setAttr(block.el, "data-selected", this.ctx.store.selected === run.run_id ? "true" : null);
     if (run.status === "error" && run.error && !block.el.querySelector(".nbc-block-error")) {
       block.el.appendChild(untrusted("div", "nbc-block-error", run.error));
@@ -206,6 +208,14 @@ export class StreamView {
       this.scroller.scrollTop = Math.max(0, block.el.offsetTop - 8);
       this.follow = this.atBottom();
       this.jump.hidden = this.follow;
+    }
+  }
+
+  /** Repaint the headers of running blocks (their elapsed time), once a second while anything runs. */
+  tickRunning(): void {
+    for (const [id, block] of this.blocks) {
+      const run = this.ctx.store.runs.get(id);
+      if (run?.status === "running") this.paintHead(block, run);
     }
   }
 

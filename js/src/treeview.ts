@@ -217,7 +217,9 @@ export class TreeView {
     setAttr(status, "data-status", st);
     setText(status, STATUS_GLYPH[st] ?? "");
     status.title = st === "error" && run.error ? `error: ${run.error}` : st;
-    setText(dur, run.end === null ? "" : formatDuration(duration(run)));
+    const live = st === "running";
+    setAttr(dur, "data-live", live ? "true" : null);
+    setText(dur, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
     const total = tokenTotal(run);
     setText(tok, total === null ? "" : `${formatCount(total)} tok`);
   }
@@ -309,6 +311,15 @@ export class TreeView {
     for (const id of ancestorsOf(this.forest, [runId])) this.explicit.set(id, true);
     this.repaint();
     this.setActive(runId);
+  }
+
+  /** Repaint running rows (their elapsed time), once a second while anything runs. */
+  tickRunning(): void {
+    for (const id of this.runningPath) {
+      const run = this.ctx.store.runs.get(id);
+      if (run?.status === "running") this.list.markDirty(id);
+    }
+    this.list.render();
   }
 
   /** Scroll to a run's row if it is shown (no expanding). */

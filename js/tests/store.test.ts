@@ -70,6 +70,21 @@ function snapshot(seq: number, runs: RunWire[], streams: Record<string, Piece[]>
 
 const tok = (text: string, kind: Piece[0] = "text"): Piece => [kind, text];
 
+describe("TraceStore clock", () => {
+  it("estimates the kernel's clock from message times, keeping the smallest offset", () => {
+    const s = new TraceStore();
+    expect(s.kernelNow(100)).toBe(100); // unknown: assume the same clock
+    s.observeKernelTime(40, 100.5); // 0.5 s of delay on top of a 60 s skew
+    s.observeKernelTime(50, 110.1);
+    s.observeKernelTime(undefined, 500);
+    s.observeKernelTime(Number.NaN, 500);
+    expect(s.clockOffset).toBeCloseTo(60.1);
+    expect(s.kernelNow(200)).toBeCloseTo(139.9);
+    s.applyDelta({ ...delta(0, 1), time: Date.now() / 1000 - 30 });
+    expect(s.clockOffset).toBeLessThan(60.1);
+  });
+});
+
 describe("TraceStore deltas", () => {
   it("applies consecutive deltas and appends tokens once", () => {
     const s = new TraceStore();
