@@ -334,11 +334,29 @@ def load_trace(path: str | os.PathLike[str], session: str | int | None = None, r
     )
 
 
-def _root_runs(path: Path) -> list[dict[str, Any]]:
+_SUMMARY_FIELDS = (
+    "session",
+    "run_id",
+    "parent_run_id",
+    "order",
+    "name",
+    "run_type",
+    "status",
+    "start",
+    "duration_s",
+    "total_tokens",
+    "error",
+)
+
+
+def _summaries(path: Path) -> list[dict[str, Any]]:
+    """The latest state of every run of every session, with the fields ``history`` shows."""
     if _is_sqlite(path):
         conn = _connect(path)
         try:
-            return _sql_runs(conn, None)
+            columns = ", ".join(f'"{f}"' for f in _SUMMARY_FIELDS)
+            rows = conn.execute(f"SELECT {columns} FROM runs")  # noqa: S608 - constant names
+            return [{f: _text(row[f]) for f in _SUMMARY_FIELDS} for row in rows]
         finally:
             conn.close()
     latest: dict[tuple[str, str], dict[str, Any]] = {}
@@ -376,7 +394,7 @@ def history(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     resolved = _checked(path)
     found = sessions(resolved)
-    runs = _root_runs(resolved)
+    runs = _summaries(resolved)
     by_session: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         by_session.setdefault(r["session"], []).append(r)
