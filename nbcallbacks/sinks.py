@@ -153,6 +153,8 @@ class Sink(Protocol):
     - ``flush() -> None``: after the records written so far, when ``NotebookHandler.flush()`` is called.
     - ``close() -> None``: once, when the handler's writer shuts down (at interpreter exit at the latest).
 
+    - ``describe() -> str``: the name shown in ``sink_status()`` and in handler errors (default: the class name).
+
     An optional ``max_backlog`` attribute (events) overrides how much may wait for this sink before later
     batches are dropped for it (``SinkWriter.max_backlog``, 200,000 by default).
 
