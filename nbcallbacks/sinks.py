@@ -12,7 +12,8 @@ Records are dictionaries with a ``"kind"``:
   ``notebook``, ``program``, ``python``, ``nbcallbacks``, ``title``, ``limits``, ``schema``), written first.
 - ``"event"``: the columns of ``NotebookHandler.to_dataframe()`` (``seq``, ``time``, ``elapsed_s``, ``event``,
   ``run_id``, ``parent_run_id``, ``name``, ``run_type``, ``token``, ``token_kind``, ``data``, ``thread``) plus
-  ``session``; times are seconds since the epoch. Every event arrives once, in ``seq`` order.
+  ``session``; times are seconds since the epoch. Every event arrives once, in ``seq`` order (the ones a full
+  backlog drops or a failed ``write`` loses are counted in ``sink_status()``).
 - ``"run"``: the columns of ``NotebookHandler.runs_dataframe()`` plus ``first_token`` and ``session``; written
   again each time the run changes (the last record of a run id is its current state).
 
