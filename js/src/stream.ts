@@ -37,6 +37,8 @@ export class StreamView {
   private readonly empty: HTMLElement;
   private readonly jump: HTMLButtonElement;
   private readonly blocks = new Map<string, Block>();
+  /** Blocks of running runs (their elapsed time ticks). */
+  private readonly running = new Set<string>();
   /** Follow the newest text; false once the user scrolled away from the bottom. */
   private follow = true;
 
@@ -80,6 +82,7 @@ export class StreamView {
     const { store } = this.ctx;
     if (change.reset) {
       this.blocks.clear();
+      this.running.clear();
       this.list.replaceChildren();
     }
     let grew = false;
@@ -100,6 +103,7 @@ export class StreamView {
       if (block && this.appendPieces(id, block)) grew = true;
     }
     this.empty.hidden = this.blocks.size > 0;
+    this.tickRunning(); // elapsed times of all running blocks move together
     if (grew) {
       if (this.follow) this.toBottom();
       else this.jump.hidden = false;
@@ -167,6 +171,8 @@ export class StreamView {
     const dropped = run.tokens_dropped > 0 ? ` (${formatCount(run.tokens_dropped)} not shown)` : "";
     setText(block.head.tokens, `${formatCount(run.token_count)} tok${dropped}`);
     const live = status === "running";
+    if (live) this.running.add(run.run_id);
+    else this.running.delete(run.run_id);
     setAttr(block.head.time, "data-live", live ? "true" : null);
     setText(block.head.time, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
     setAttr(block.el, "data-selected", this.ctx.store.selected === run.run_id ? "true" : null);
@@ -213,9 +219,10 @@ export class StreamView {
 
   /** Repaint the headers of running blocks (their elapsed time), once a second while anything runs. */
   tickRunning(): void {
-    for (const [id, block] of this.blocks) {
+    for (const id of [...this.running]) {
+      const block = this.blocks.get(id);
       const run = this.ctx.store.runs.get(id);
-      if (run?.status === "running") this.paintHead(block, run);
+      if (block && run) this.paintHead(block, run);
     }
   }
 

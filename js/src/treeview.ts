@@ -119,7 +119,7 @@ export class TreeView {
     }
     for (const id of change.runs) this.list.markDirty(id);
     if (change.selection) this.list.markAllDirty();
-    this.list.render();
+    this.tickRunning(); // elapsed times of all running rows move together
   }
 
   private repaint(): void {
