@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
 from nbcallbacks import NotebookHandler
+from nbcallbacks.demo import DemoChatModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -130,7 +131,8 @@ def measure(rounds: int) -> None:
 
 
 def memory() -> None:
-    model = FakeListChatModel(responses=["y" * 100_000])
+    words = " ".join(f"word{i % 997}" for i in range(100_000))  # realistic multi-character tokens
+    model = DemoChatModel(token_delay=0, responses=[words])
     h = NotebookHandler()
     gc.collect()
     tracemalloc.start()
@@ -140,12 +142,11 @@ def memory() -> None:
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     tokens = h.recorder.runs()[0].token_count
-    print("Memory (tracemalloc, the handler kept alive):")
+    print("Memory (tracemalloc, the handler kept alive; includes the kept token strings themselves):")
     print(
-        f"  100,000-token stream: {(after - before) / 1e6:6.2f} MB, "
+        f"  {tokens:,}-token stream: {(after - before) / 1e6:6.2f} MB, "
         f"{(after - before) / tokens:5.1f} bytes per token event"
     )
-    print("    (one-character tokens are shared by CPython; a typical 4-6 character token string adds ~50 bytes)")
 
     h = NotebookHandler()
     chain = RunnableLambda(lambda x: {"value": x, "label": f"item {x}"})
