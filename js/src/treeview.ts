@@ -13,6 +13,7 @@ import { ancestorsOf, buildForest, flatten, type Forest, type Row } from "./tree
 import { VirtualList } from "./virtual";
 
 export const TREE_ROW_HEIGHT = 26;
+const MAX_INDENT_LEVELS = 24;
 
 type Mode = "auto" | "all" | "none";
 
@@ -190,7 +191,7 @@ export class TreeView {
     setAttr(el, "data-active", this.active === id ? "true" : null);
     setAttr(el, "data-orphan", this.forest.orphans.has(id) ? "true" : null);
     setAttr(el, "data-hidden-run", run.hidden ? "true" : null);
-    el.style.paddingLeft = `${4 + row.depth * 16}px`;
+    el.style.paddingLeft = `${4 + Math.min(row.depth, MAX_INDENT_LEVELS) * 16}px`; // aria-level keeps the truth
     setText(caret, row.hasChildren ? (row.expanded ? "▾" : "▸") : "");
     setText(icon, runTypeGlyph(run.run_type));
     icon.title = run.run_type;
