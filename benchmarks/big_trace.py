@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 
-from harness import BUNDLE, LabPage, chromium, lab_page, start_lab
+from harness import BUNDLE, LabPage, browser_context, chromium, lab_page, start_lab
 
 SETUP = '''
 import json, time
@@ -227,7 +227,7 @@ def main() -> None:
     results = []
     server = start_lab()
     try:
-        with chromium() as browser, lab_page(server, browser) as page:
+        with chromium() as browser, browser_context(browser) as context, lab_page(server, context) as page:
             page.new_notebook("big_trace.ipynb", sources)
             page.page.evaluate(PAGE_JS)
             page.run_cell(0)

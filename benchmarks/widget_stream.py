@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 
-from harness import BUNDLE, chromium, lab_page, start_lab
+from harness import BUNDLE, browser_context, chromium, lab_page, start_lab
 
 SETUP = '''
 import gc, json, time
@@ -226,7 +226,7 @@ def main() -> None:
     started = time.monotonic()
     server = start_lab()
     try:
-        with chromium() as browser, lab_page(server, browser) as page:
+        with chromium() as browser, browser_context(browser) as context, lab_page(server, context) as page:
             page.new_notebook("widget_stream.ipynb", cells)
             page.run_cell(0)
             page.page.locator(".nbc-root").first.wait_for()

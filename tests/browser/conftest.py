@@ -16,7 +16,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ARTIFACTS, BUNDLE, CHROMIUM, LabError, LabPage, LabServer, chromium, start_lab
+from harness import (
+    ARTIFACTS,
+    BUNDLE,
+    CHROMIUM,
+    LabError,
+    LabPage,
+    LabServer,
+    browser_context,
+    chromium,
+    start_lab,
+)
 from harness import lab_page as open_lab_page
 
 if TYPE_CHECKING:
@@ -67,13 +77,20 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.fixture(scope="session")
+def context(browser: Any) -> Iterator[Any]:
+    """One browser context for the session (pages share its HTTP cache, nothing else matters)."""
+    with browser_context(browser) as shared:
+        yield shared
+
+
 @pytest.fixture
-def lab_page(browser: Any, lab: LabServer) -> Iterator[LabPage]:
-    """A fresh page (own browser context) on the session's Lab; kernels are shut down afterwards.
+def lab_page(context: Any, lab: LabServer) -> Iterator[LabPage]:
+    """A fresh page on the session's Lab; kernels are shut down afterwards.
 
     A test whose page raised an uncaught error after its notebook opened fails in teardown.
     """
-    with open_lab_page(lab, browser) as page:
+    with open_lab_page(lab, context) as page:
         yield page
         errors = page.errors_since_open()
         if errors:

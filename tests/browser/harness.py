@@ -480,15 +480,25 @@ def chromium() -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def lab_page(server: LabServer, browser: Any) -> Iterator[LabPage]:
-    """A fresh page in its own browser context; every kernel is shut down when it closes."""
+def browser_context(browser: Any) -> Iterator[Any]:
+    """A browser context whose pages record kernel comm traffic; its HTTP cache spares reloading Lab."""
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     context.add_init_script(WS_RECORDER_JS)
+    try:
+        yield context
+    finally:
+        with contextlib.suppress(Exception):
+            context.close()
+
+
+@contextlib.contextmanager
+def lab_page(server: LabServer, context: Any) -> Iterator[LabPage]:
+    """A fresh page in ``context`` (see ``browser_context``); every kernel is shut down when it closes."""
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
         yield LabPage(page, server)
     finally:
         with contextlib.suppress(Exception):
-            context.close()
+            page.close()
         server.shutdown_kernels()
