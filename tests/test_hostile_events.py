@@ -407,8 +407,9 @@ def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list
                 assert recorder.run_text(run_id, kind=kind) == expected_text
         for run in runs:
             parent = by_id.get(run.parent_run_id) if run.parent_run_id is not None else None
-            assert run.depth >= 0
-            assert run.orphan == (run.parent_run_id is not None and (parent is None or parent.order >= run.order))
+            known_parent = parent is not None and parent.order < run.order  # seen before this run was
+            assert run.orphan == (run.parent_run_id is not None and not known_parent)
+            assert run.depth == (parent.depth + 1 if known_parent and parent is not None else 0)
             for preview in (run.inputs, run.outputs, run.metadata):
                 assert len(json.dumps(preview, allow_nan=False, ensure_ascii=False)) <= PREVIEW_BOUND
         for row in recorder.events():  # a metric event keeps its float value as given, NaN included
