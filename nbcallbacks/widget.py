@@ -31,8 +31,9 @@ Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything 
     time on the kernel's clock, which may differ from the browser's.
 
 Custom messages, JS -> Python
-    ``{"type": "hello"}`` (a model was initialised) and ``{"type": "resync"}`` (a view missed a delta): both are
-    answered with a ``snapshot`` message.
+    ``{"type": "hello", "seq": int}`` (a model was initialised, holding state up to ``seq``) is answered with a
+    ``snapshot`` message unless the deltas sent from ``seq`` on already bring it up to date;
+    ``{"type": "resync"}`` (a view missed a delta) is always answered with a ``snapshot`` message.
 """
 
 from __future__ import annotations
@@ -340,10 +341,15 @@ class TraceWidget(anywidget.AnyWidget):
     def _on_custom_msg(self, content: Any, buffers: Any) -> None:  # noqa: ARG002 - ipywidgets' signature
         """Requests from the front end (on the kernel's shell thread): answered with a snapshot message."""
         try:
-            if isinstance(content, dict) and content.get("type") in {"hello", "resync"}:
+            kind = content.get("type") if isinstance(content, dict) else None
+            if kind in {"hello", "resync"}:
                 with self._lock:
+                    before = self._mirror.seq
                     self._flush_delta()
-                    self._send_snapshot_message()
+                    known = content.get("seq")
+                    up_to_date = kind == "hello" and isinstance(known, int) and known >= before
+                    if not up_to_date:  # the delta just sent (if any) follows what it holds: enough
+                        self._send_snapshot_message()
         except Exception as exc:  # noqa: BLE001 - a bad message must not break the kernel
             self._recorder.record_handler_error("widget", exc)
 

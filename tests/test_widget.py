@@ -263,6 +263,18 @@ def test_resync_and_hello_are_answered_with_a_full_snapshot_message(make_widget)
     assert message["seq"] == widget.deltas()[-1]["seq"]
     assert message["streams"] == {"m": [["text", "hello world"]]}
     assert [run["run_id"] for run in message["runs"]] == ["m"]
+    # A view that already holds everything gets no snapshot (just the deltas that follow).
+    count = len(widget.sent)
+    widget._handle_custom_msg({"type": "hello", "seq": message["seq"]}, [])
+    assert len(widget.sent) == count
+    recorder.token("m", None, "!", 0)
+    widget._handle_custom_msg({"type": "hello", "seq": message["seq"]}, [])
+    assert [m["type"] for m in widget.sent[count:]] == ["delta"]
+    assert widget.sent[-1]["base"] == message["seq"]
+    # One that is behind gets the whole trace.
+    widget._handle_custom_msg({"type": "hello", "seq": 0}, [])
+    assert widget.sent[-1]["type"] == "snapshot"
+    assert widget.sent[-1]["streams"] == {"m": [["text", "hello world!"]]}
     count = len(widget.sent)
     widget._handle_custom_msg({"type": "something else"}, [])
     widget._handle_custom_msg(["not", "a", "dict"], [])

@@ -99,7 +99,7 @@ const initialize: Initialize<WidgetModel> = ({ model }) => {
   model.on("change:snapshot", onSnapshot);
   model.on("change:selected_run_id", onSelected);
   model.on("msg:custom", onMsg);
-  trySend(model, { type: "hello" });
+  trySend(model, { type: "hello", seq: store.seq }); // answered with a snapshot only if this one is behind
   return () => {
     model.off("change:snapshot", onSnapshot);
     model.off("change:selected_run_id", onSelected);

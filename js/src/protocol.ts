@@ -104,7 +104,8 @@ export interface SnapshotMsg extends Snapshot {
 }
 
 export type InboundMsg = DeltaMsg | SnapshotMsg;
-export type OutboundMsg = { type: "hello" } | { type: "resync" };
+/** `hello` says which delta sequence the loaded state is at; Python sends a snapshot only if that is behind. */
+export type OutboundMsg = { type: "hello"; seq: number } | { type: "resync" };
 
 /** Synced traits of `TraceWidget`. */
 export interface WidgetModel {

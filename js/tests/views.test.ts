@@ -124,7 +124,7 @@ describe("the widget in a DOM", () => {
   it("says hello, appends streamed text without rebuilding it, and keeps tool calls apart", async () => {
     const model = new FakeModel(snapshot(0, []));
     const [el] = await mount(model);
-    expect(model.sent).toEqual([{ type: "hello" }]);
+    expect(model.sent).toEqual([{ type: "hello", seq: 0 }]);
     model.delta({ base: 0, seq: 2, runs: [wire("m", 0, { run_type: "chat_model", status: "running", end: null })], tokens: { m: [["text", "Hel"]] } });
     await frame();
     const block = q(el!, 'section.nbc-block[data-run-id="m"]');
