@@ -92,6 +92,7 @@ def configurations(folder: Path) -> dict[str, Callable[[], list[Any]]]:
 
 def one_round(model: FakeListChatModel, callbacks: list[Any], events: int) -> tuple[float, float | None]:
     """Seconds of the stream, and of the flush() after it (None without sinks)."""
+    time.sleep(0.2)  # a handler is made once and used for many runs: let its threads settle
     gc.collect()
     start = time.perf_counter()
     for _ in model.stream("go", config={"callbacks": callbacks}):

@@ -598,7 +598,8 @@ class SinkWriter:
                 self._bootstrap(worker, self._sub.cursor)
             worker.thread.start()
             self._workers = [*self._workers, worker]
-        self._wake.set()
+        if self.recorder.event_count:  # something to write already
+            self._wake.set()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Block until every sink has written (and flushed) everything recorded so far.
