@@ -21,23 +21,30 @@
  *     section.nbc-block        one model run: data-run-id, data-run-type, data-status
  *                              ("running"|"ok"|"error"|"interrupted"|"abandoned"), data-selected="true"
  *       .nbc-block-name        run name (button: selects the run), .nbc-block-model, .nbc-block-tokens,
+ *                              .nbc-block-time (duration; elapsed with data-live="true" while running),
+ *                              .nbc-badge[data-badge="node"] (LangGraph node · step),
  *       .nbc-status[data-status], .nbc-block-error (error text)
  *       .nbc-block-body > .nbc-seg[data-kind="text"|"tool_call"|"reasoning"]  streamed text, in order
  *     button.nbc-jump          "jump to latest" (hidden while following the bottom)
  *   Tree panel
  *     button[data-action="expand-all"|"collapse-all"], input[data-action="show-hidden"] (checkbox)
  *     .nbc-tree                role=tree, focusable, aria-activedescendant; rows are virtualised (only rows
- *                              near the visible area exist)
+ *                              near the visible area exist, in shown order); keys: ArrowUp/Down move,
+ *                              ArrowRight expands or enters, ArrowLeft collapses or goes to the parent,
+ *                              Home/End, Enter or Space selects
  *     .nbc-row                 role=treeitem: data-run-id, data-status, data-run-type, data-depth (0 = root),
  *                              aria-level, aria-expanded (only with children), aria-selected, data-active,
  *                              data-orphan="true", data-hidden-run="true";
  *                              children .nbc-caret (click toggles), .nbc-icon, .nbc-name,
  *                              .nbc-badge[data-badge="node"|"step"|"orphan"|"cycle"|"hidden"|"unstarted"],
- *                              .nbc-status[data-status], .nbc-dur, .nbc-tok
+ *                              .nbc-status[data-status], .nbc-dur (elapsed, data-live="true", while running),
+ *                              .nbc-tok
  *   Timing panel
  *     button[data-group="runs"|"name"|"type"] (aria-checked)
  *     .nbc-thead .nbc-th[data-col=...][aria-sort] > button.nbc-sort (click sorts; again reverses)
- *     .nbc-trow (virtualised) data-run-id + data-status (runs mode) or data-group (grouped mode), aria-selected;
+ *     .nbc-tbody               focusable; ArrowUp/ArrowDown/Home/End move the selection (runs mode)
+ *     .nbc-trow (virtualised, DOM order = shown order) data-run-id + data-status (runs mode) or data-group
+ *                              (grouped mode), aria-selected;
  *                              cells .nbc-td[data-col="name"|"type"|"start"|"duration"|"ttft"|"tokensIn"|
  *                              "tokensOut"|"rate"] or [data-col="key"|"count"|"total"|"mean"|"p50"|"p95"]
  *   Inspector (beside the panels)
@@ -45,7 +52,8 @@
  *       .nbc-insp-name, .nbc-insp-status[data-status], dl.nbc-facts,
  *       details.nbc-section[data-section="error"|"inputs"|"outputs"|"tags"|"metadata"|"metrics"],
  *       .nbc-traceback, .nbc-chat-line[data-role] (message lists), details.nbc-json (folded JSON),
- *       button[data-action="show-stream"|"show-in-tree"]
+ *       button[data-action="show-stream"|"show-in-tree"|"close-inspector"]
+ *     The inspector is hidden on the Stream and Timing tabs while nothing is selected.
  *
  * Untrusted text is set only through textContent / text nodes, inside `.nbc-u` elements (dir=auto, bidi
  * isolated).
