@@ -238,7 +238,6 @@ class TraceWidget(anywidget.AnyWidget):
 
     def __init__(self, recorder: Recorder, title: str | None = None, **kwargs: Any) -> None:
         """Subscribe to ``recorder`` and start the flusher thread."""
-        super().__init__(title=title or "", **kwargs)
         self._recorder = recorder
         self._mirror = _Mirror()
         self._lock = threading.RLock()
@@ -249,12 +248,15 @@ class TraceWidget(anywidget.AnyWidget):
         self._last_change = time.monotonic()
         self._last_snapshot = 0.0
         self._snapshot_cost = 0.0
-        self._closed = False
+        self._closed = True  # until the comm is open
         self._sub: Subscription = recorder.subscribe(self._wake.set)
-        self.on_msg(TraceWidget._on_custom_msg)
         with self._lock:
             self._flush_delta(send=False)  # what was recorded before the widget existed
-            self._set_snapshot()
+            initial = self._build_snapshot()
+        # The comm opens with the whole trace in its first message (no second, O(trace) update).
+        super().__init__(title=title or "", snapshot=initial, **kwargs)
+        self._closed = False
+        self.on_msg(TraceWidget._on_custom_msg)
         self._ipython_hook = self._register_cell_hook()
         self._thread = threading.Thread(
             target=_flusher_main,
@@ -289,7 +291,7 @@ class TraceWidget(anywidget.AnyWidget):
     # ------------------------------------------------------------------ internals
 
     def _shutdown(self) -> None:
-        if getattr(self, "_closed", True):
+        if getattr(self, "_closed", True) or self._stop.is_set():
             return
         self._closed = True
         self._stop.set()
@@ -318,17 +320,23 @@ class TraceWidget(anywidget.AnyWidget):
             self.send(message)
         return True
 
-    def _set_snapshot(self) -> None:
-        """Rebuild the ``snapshot`` trait from the mirror if it moved on (lock held)."""
-        if self._snapshot_seq == self._mirror.seq and self.snapshot:
-            return
+    def _build_snapshot(self) -> dict[str, Any]:
+        """The mirror as a snapshot, with the bookkeeping of when and at what cost (lock held)."""
         began = time.monotonic()
         value = self._mirror.snapshot()
         self._snapshot_seq = self._mirror.seq
-        if not self._closed:
-            self.snapshot = value
         self._last_snapshot = time.monotonic()
         self._snapshot_cost = self._last_snapshot - began
+        return value
+
+    def _set_snapshot(self) -> None:
+        """Rebuild the ``snapshot`` trait from the mirror if it moved on (lock held)."""
+        if self._snapshot_seq == self._mirror.seq or self._closed:
+            return
+        began = time.monotonic()
+        self.snapshot = self._build_snapshot()
+        self._last_snapshot = time.monotonic()
+        self._snapshot_cost = self._last_snapshot - began  # serialising and sending included
 
     def _send_snapshot_message(self) -> None:
         """Answer a hello or resync with the whole trace (lock held)."""

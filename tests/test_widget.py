@@ -117,6 +117,22 @@ def test_a_widget_without_a_kernel_has_a_no_op_comm(make_widget):
     assert widget.snapshot["schema"] == SCHEMA_VERSION
 
 
+def test_a_widget_created_after_the_runs_opens_its_comm_with_the_whole_trace(make_widget, monkeypatch):
+    import comm
+
+    recorder = Recorder()
+    start_model(recorder, "m", parent=None)
+    recorder.token("m", None, "early", 0)
+    opened = []
+    create = comm.create_comm
+    monkeypatch.setattr(comm, "create_comm", lambda **kw: opened.append(kw) or create(**kw))
+    widget = make_widget(recorder)
+    states = [kw["data"]["state"] for kw in opened if "snapshot" in kw["data"]["state"]]
+    assert len(states) == 1
+    assert states[0]["snapshot"]["streams"] == {"m": [["text", "early"]]}
+    assert widget.snapshot_changes == 0  # no second, O(trace) update right after
+
+
 def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget):
     recorder = Recorder()
     widget = make_widget(recorder)
