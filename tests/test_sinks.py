@@ -595,19 +595,28 @@ def test_a_dropped_handler_and_interpreter_exit_still_write_everything(tmp_path)
     assert db_rows(path, "SELECT count(*) FROM events") == [(int(done.stdout),)]
 
 
+def parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
 def test_sigkill_mid_stream_leaves_a_consistent_history(tmp_path):
     path = tmp_path / "killed.db"
+    jsonl = tmp_path / "killed.jsonl"
     code = """
         import sys
-        from nbcallbacks import NotebookHandler, SQLiteSink
+        from nbcallbacks import JSONLSink, NotebookHandler, SQLiteSink
         from nbcallbacks.demo import DemoChatModel
-        h = NotebookHandler(sinks=[SQLiteSink(sys.argv[1])])
+        h = NotebookHandler(sinks=[SQLiteSink(sys.argv[1]), JSONLSink(sys.argv[2])])
         model = DemoChatModel(token_delay=0.002, jitter=0, responses=["word " * 100000])
         for _ in model.stream("go", config={"callbacks": [h]}):
             pass
         """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path)], env=env)
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path), str(jsonl)], env=env)
     try:
         deadline = time.monotonic() + 120
         committed = 0
@@ -636,6 +645,17 @@ def test_sigkill_mid_stream_leaves_a_consistent_history(tmp_path):
     loaded = NotebookHandler.load(path)
     assert loaded.recorder.event_count == len(seqs)
     assert loaded.recorder.runs()[0].status == "running"
+    # the JSONL file: every line whole but perhaps the last one (cut by the kill), events without a gap
+    lines = jsonl.read_bytes().split(b"\n")
+    assert [parses(line) for line in lines[:-1]] == [True] * (len(lines) - 1), "only the last line may be torn"
+    records = [json.loads(line) for line in lines[:-1]]
+    events = [r for r in records if r["kind"] == "event"]
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    assert len(events) > 0
+    from_jsonl = NotebookHandler.load(jsonl)
+    assert from_jsonl.recorder.event_count == len(events)
+    run = from_jsonl.recorder.runs()[0]
+    assert 0 < run.token_count <= sum(e["event"] == "llm_new_token" for e in events)
 
 
 def test_concurrent_threads_and_async_lose_nothing(tmp_path):
