@@ -21,7 +21,6 @@ one ``stage`` lambda per 100 runs, each stage calling the streaming demo chat mo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -166,7 +165,7 @@ def tree_probe(page: LabPage, view: int, where: str) -> dict[str, Any]:
 def measure(page: LabPage, n: int, cells: dict[str, int], view: int) -> dict[str, Any]:
     """Every figure for one trace size; ``view`` is the index of its first widget view."""
     page.run_cell(cells["record"])
-    recorded = json.loads(page.cell_text(cells["record"]).strip().splitlines()[-1])
+    recorded = page.cell_json(cells["record"])
     runs, models = recorded["runs"], recorded["models"]
     first_paint = page.page.evaluate(
         "([c, v, r, b]) => window.__nbcRunAndWait(c, v, r, b)", [cells["show"], view, runs, models]
@@ -192,7 +191,7 @@ def measure(page: LabPage, n: int, cells: dict[str, int], view: int) -> dict[str
 
     page.run_cell(cells["live_show"])
     page.run_cell(cells["live_record"])
-    live = json.loads(page.cell_text(cells["live_record"]).strip().splitlines()[-1])
+    live = page.cell_json(cells["live_record"])
     started = time.perf_counter()
     page.page.wait_for_function(
         "([v, r, b]) => window.__nbcCaughtUp(document.querySelectorAll('.nbc-root')[v], r, b)",

@@ -360,7 +360,7 @@ class LabPage:
         return list(outputs)
 
     def cell_text(self, index: int) -> str:
-        """Stream and plain-text output of cell ``index``, joined."""
+        """Stream and plain-text output of cell ``index``, joined (a rich output on lines of its own)."""
         parts: list[str] = []
         for output in self.cell_outputs(index):
             if output.get("output_type") == "stream":
@@ -368,8 +368,20 @@ class LabPage:
                 parts.append(text if isinstance(text, str) else "".join(text))
             elif "data" in output and "text/plain" in output["data"]:
                 text = output["data"]["text/plain"]
-                parts.append(text if isinstance(text, str) else "".join(text))
+                text = text if isinstance(text, str) else "".join(text)
+                if parts and not parts[-1].endswith("\n"):
+                    parts.append("\n")
+                parts.append(text + "\n")
         return "".join(parts)
+
+    def cell_json(self, index: int) -> Any:
+        """The last JSON document that cell ``index`` printed on a line of its own."""
+        text = self.cell_text(index)
+        for line in reversed(text.splitlines()):
+            if line.startswith(("{", "[")):
+                return json.loads(line)
+        msg = f"cell {index} printed no JSON line:\n{text[-2000:]}"
+        raise CellError(msg)
 
     def cell_locator(self, index: int) -> Any:
         """The DOM node of cell ``index`` (its output area included)."""

@@ -62,8 +62,8 @@ FACTS = "print(json.dumps(facts()))"
 
 # ------------------------------------------------------------------------------------- helpers
 def last_json(page: LabPage, cell: int) -> Any:
-    """The JSON document a cell printed on its last line."""
-    return json.loads(page.cell_text(cell).strip().splitlines()[-1])
+    """The last JSON document a cell printed."""
+    return page.cell_json(cell)
 
 
 def kernel_eval(page: LabPage, code: str) -> str:
