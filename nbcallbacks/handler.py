@@ -83,6 +83,24 @@ def _text(value: Any) -> str:
     return _clean(text)
 
 
+def _token_count(value: Any) -> int | None:
+    """A token count from a provider's legacy ``llm_output``: a whole number, or None for anything else."""
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+    ):
+        return None
+    count = int(value)
+    return count if 0 <= count <= _MAX_SAFE_INT else None
+
+
+def _attr(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` that also survives a property or ``__getattr__`` raising anything else."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # noqa: BLE001 - legacy payloads may be any object
+        return None
+
+
 def _run_name(name: str | None, serialized: dict[str, Any] | None, default: str = "Unnamed") -> str:
     """The name LangChain's own tracer gives a run: ``name``, else ``serialized`` name or class, else default."""
     if name:
@@ -130,9 +148,9 @@ def _usage(response: Any) -> tuple[tuple[int | None, int | None, int | None] | N
         llm_output = getattr(response, "llm_output", None)
         token_usage = llm_output.get("token_usage") if isinstance(llm_output, dict) else None
         if isinstance(token_usage, dict):
-            inputs = token_usage.get("prompt_tokens")
-            outputs = token_usage.get("completion_tokens")
-            total = token_usage.get("total_tokens")
+            inputs = _token_count(token_usage.get("prompt_tokens"))
+            outputs = _token_count(token_usage.get("completion_tokens"))
+            total = _token_count(token_usage.get("total_tokens"))
         if not model and isinstance(llm_output, dict):
             model = llm_output.get("model_name")
     if inputs is None and outputs is None and total is None:
@@ -484,7 +502,7 @@ class NotebookHandler(BaseCallbackHandler):
                 outputs=snapshot,
                 data=snapshot,
                 usage=usage,
-                model=None if model is None else str(model),
+                model=None if model is None else _text(model),
             )
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
             self._failed("on_llm_end", exc)
@@ -661,10 +679,10 @@ class NotebookHandler(BaseCallbackHandler):
     ) -> None:
         """Record a retry attempt (emitted by legacy retrying code)."""
         try:
-            outcome = getattr(retry_state, "outcome", None)
-            failed = bool(outcome is not None and outcome.failed)
+            outcome = _attr(retry_state, "outcome")
+            failed = outcome is not None and _attr(outcome, "failed") is True
             data = {
-                "attempt": getattr(retry_state, "attempt_number", None),
+                "attempt": self._preview(_attr(retry_state, "attempt_number")),
                 "error": self._preview(outcome.exception()) if failed and outcome is not None else None,
             }
             self.recorder.event(run_id, parent_run_id, event="retry", data=data)
@@ -682,9 +700,9 @@ class NotebookHandler(BaseCallbackHandler):
         """Record a legacy agent's chosen action."""
         try:
             data = {
-                "tool": self._preview(getattr(action, "tool", None)),
-                "tool_input": self._preview(getattr(action, "tool_input", None)),
-                "log": self._preview(getattr(action, "log", None)),
+                "tool": self._preview(_attr(action, "tool")),
+                "tool_input": self._preview(_attr(action, "tool_input")),
+                "log": self._preview(_attr(action, "log")),
             }
             self.recorder.event(run_id, parent_run_id, event="agent_action", data=data)
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
@@ -701,8 +719,8 @@ class NotebookHandler(BaseCallbackHandler):
         """Record a legacy agent's final answer."""
         try:
             data = {
-                "return_values": self._preview(getattr(finish, "return_values", None)),
-                "log": self._preview(getattr(finish, "log", None)),
+                "return_values": self._preview(_attr(finish, "return_values")),
+                "log": self._preview(_attr(finish, "log")),
             }
             self.recorder.event(run_id, parent_run_id, event="agent_finish", data=data)
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
@@ -144,18 +144,21 @@ class Call:
     method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    creates_run: bool
+    creates_run: bool = True
     """Whether this call must leave a run for its run id in the recorder."""
-    events: int
+    events: int = 1
     """Events the recorder must count for it."""
     tokens: list[tuple[str, str]] = field(default_factory=list)
     """The (kind, text) chunks it streams into its run, in order."""
 
-    def __repr__(self) -> str:  # hypothesis prints failing examples; payloads may refuse repr
+    def __repr__(self) -> str:  # hypothesis prints examples; payloads may refuse repr
         try:
             return f"{self.method}{self.args!r} {self.kwargs!r}"
         except Exception:
             return f"{self.method}(<unrepresentable arguments>)"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
 
 
 def ids(draw: st.DrawFn) -> dict[str, Any]:
@@ -207,7 +210,16 @@ def ends(draw: st.DrawFn) -> Call:
             ),
         )
         generation = st.one_of(st.builds(ChatGeneration, message=message), st.builds(Generation, text=texts))
-        payload = draw(st.one_of(st.builds(LLMResult, generations=st.lists(st.lists(generation, max_size=2))), values))
+        usage_key = st.sampled_from(["prompt_tokens", "completion_tokens", "total_tokens"])
+        llm_output = st.one_of(  # the legacy place for usage: a provider may put anything there
+            st.none(),
+            st.fixed_dictionaries(
+                {"token_usage": st.one_of(values, st.dictionaries(usage_key, st.one_of(st.floats(), texts, values)))},
+                optional={"model_name": values},
+            ),
+        )
+        result = st.builds(LLMResult, generations=st.lists(st.lists(generation, max_size=2)), llm_output=llm_output)
+        payload = draw(st.one_of(result, values))
     elif method == "on_chain_end":
         payload = draw(payloads())
         if draw(st.booleans()):
@@ -382,8 +394,26 @@ def run_sequence(sequence: list[Call]) -> tuple[NotebookHandler, CapturingWidget
     return h, widget
 
 
+A, B = POOL[0], POOL[1]
+STRING_USAGE = LLMResult(generations=[], llm_output={"token_usage": {"prompt_tokens": "12", "total_tokens": 1e300}})
+KNOWN_BREAKAGES = [
+    # Each of these once lost a run, broke the DataFrames or froze the widget; kept as fixed examples.
+    Call("on_chat_model_start", ({"name": "m"}, [[]]), {"run_id": A, "metadata": {"langgraph_node": ReprRaises()}}),
+    Call("on_chain_start", (None, {}), {"run_id": A, "name": StrSubclassRaises("x"), "tags": ["\ud800"]}),
+    Call("on_chain_start", (None, {}), {"run_id": A, "metadata": {"langgraph_step": 1 << 40_000}}),
+    Call("on_llm_new_token", ("lone \udc80 surrogate",), {"run_id": A}, tokens=[("text", "lone \udc80 surrogate")]),
+    Call("on_custom_event", (METRIC_EVENT, {"name": "nan", "value": float("nan")}), {"run_id": A}, creates_run=False),
+    Call("on_custom_event", (METRIC_EVENT, {"name": "inf", "value": float("inf")}), {"run_id": A}, creates_run=False),
+    Call("on_llm_end", (STRING_USAGE,), {"run_id": B}),
+    Call("on_llm_end", (LLMResult(generations=[], llm_output={"model_name": ReprRaises()}),), {"run_id": B}),
+    Call("on_agent_action", (AttributesRaise(),), {"run_id": B}, creates_run=False),
+    Call("on_retry", (AttributesRaise(),), {"run_id": B}, creates_run=False),
+]
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(calls)
+@example(KNOWN_BREAKAGES)
 def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list[Call]) -> None:
     h, widget = run_sequence(sequence)
     try:
