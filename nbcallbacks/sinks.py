@@ -35,6 +35,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import socket
 import sqlite3
@@ -86,6 +87,7 @@ EVENT_FIELDS: Final[tuple[str, ...]] = (
     "thread",
 )
 """Fields of an event record besides ``kind`` and ``session``: the columns of ``to_dataframe()``."""
+_EVENT_RECORD_KEYS: Final = frozenset({"kind", "session", *EVENT_FIELDS})
 
 RUN_FIELDS: Final[tuple[str, ...]] = (
     "run_id",
@@ -258,6 +260,37 @@ def dumps(obj: Any) -> str:
     except UnicodeEncodeError:  # lone surrogates: \u-escape them (ensure_ascii), lossless and valid UTF-8
         return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), default=_json_fallback)
     return text
+
+
+_encode_text: Callable[[str], str] = json.encoder.encode_basestring
+"""A JSON string literal, non-ASCII kept (the C encoder ``json.dumps`` uses)."""
+
+
+def _text_or_null(value: str | None) -> str:
+    return "null" if value is None else _encode_text(value)
+
+
+def _compact(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_json_fallback)
+
+
+def _line(record: dict[str, Any]) -> str:
+    """``dumps(record)``, faster for event records (the bulk of a stream); may hold lone surrogates."""
+    if record.get("kind") != "event" or record.keys() != _EVENT_RECORD_KEYS:
+        return _compact(record)
+    data = record["data"]
+    time_value, elapsed = record["time"], record["elapsed_s"]
+    if not (type(time_value) is float and type(elapsed) is float and math.isfinite(time_value + elapsed)):
+        return _compact(record)
+    return (
+        f'{{"kind":"event","session":{_encode_text(record["session"])},"seq":{int(record["seq"])},'
+        f'"time":{time_value!r},"elapsed_s":{elapsed!r},"event":{_encode_text(record["event"])},'
+        f'"run_id":{_text_or_null(record["run_id"])},"parent_run_id":{_text_or_null(record["parent_run_id"])},'
+        f'"name":{_text_or_null(record["name"])},"run_type":{_text_or_null(record["run_type"])},'
+        f'"token":{_text_or_null(record["token"])},"token_kind":{_text_or_null(record["token_kind"])},'
+        f'"data":{"null" if data is None else _compact(data)},'
+        f'"thread":{_encode_text(record["thread"])}}}'
+    )
 
 
 def _session_info(title: str | None, limits: dict[str, Any]) -> dict[str, Any]:
@@ -866,7 +899,10 @@ class JSONLSink:
 
     def write(self, batch: list[dict[str, Any]]) -> None:
         """Append the batch as lines, in one system call."""
-        data = ("\n".join(dumps(record) for record in batch) + "\n").encode("utf-8")
+        try:  # the quick encoder; any string it cannot put in UTF-8 (a lone surrogate) takes the safe path
+            data = ("\n".join(_line(record) for record in batch) + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            data = ("\n".join(dumps(record) for record in batch) + "\n").encode("utf-8")
         with self._lock:
             if self._torn:  # an earlier write stopped midway (disk full): start on a fresh line
                 data = b"\n" + data

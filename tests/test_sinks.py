@@ -33,7 +33,7 @@ from nbcallbacks import JSONLSink, LoggingSink, NotebookHandler, Sink, SQLiteSin
 from nbcallbacks.demo import DemoChatModel, agent
 from nbcallbacks.export import EVENT_COLUMNS, RUN_COLUMNS
 from nbcallbacks.history import HISTORY_COLUMNS
-from nbcallbacks.sinks import EVENT_FIELDS, RUN_FIELDS, dumps
+from nbcallbacks.sinks import EVENT_FIELDS, RUN_FIELDS, _line, dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
@@ -235,6 +235,26 @@ def test_dumps_keeps_unicode_and_escapes_lone_surrogates():
     assert back["bad"] == "a\udc80b"
     assert back["text"] == value["text"]
     assert dumps({"x": object()}).startswith('{"x":"<object')
+
+
+def test_quick_jsonl_lines_are_the_json_encoder_s():
+    sink = ListSink()
+    h = NotebookHandler(sinks=[sink])
+    agent(token_delay=0).invoke(QUESTION, config={"callbacks": [h]})
+    for _ in FakeListChatModel(responses=['quote " backslash \\ tab \t newline \n nul \x00 é 世 🎉']).stream(
+        "go", config={"callbacks": [h]}
+    ):
+        pass
+    assert h.flush()
+    records = sink.records
+    assert len(sink.events()) == h.recorder.event_count
+    for record in records:
+        assert _line(record) == dumps(record)
+        assert json.loads(_line(record)) == record
+    odd = {**sink.events()[0], "time": float("nan")}
+    assert _line(odd) == dumps(odd)
+    extra = {**sink.events()[0], "more": 1}
+    assert _line(extra) == dumps(extra)
 
 
 def test_jsonl_disk_full_is_a_visible_sink_error_and_the_file_stays_readable(tmp_path, monkeypatch):
