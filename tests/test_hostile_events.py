@@ -358,6 +358,15 @@ def fingerprint(value: Any) -> bytes | None:
         return None
 
 
+def event_name(call: Call) -> str:
+    """The event name a call is recorded under."""
+    if call.method == "on_stream_event":
+        return "llm_new_token"
+    if call.method == "on_custom_event":
+        return "metric" if call.args[0] == METRIC_EVENT and isinstance(call.args[1], dict) else "custom_event"
+    return call.method.removeprefix("on_")
+
+
 def wire_text(text: str) -> str:
     """What the handler keeps of streamed text: lone surrogates (never valid UTF-8) become U+FFFD."""
     return re.sub("[\ud800-\udfff]", "\ufffd", text)
@@ -426,7 +435,13 @@ def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list
         assert len({run.run_id for run in runs}) == len(runs), "no run recorded twice"
         assert {run.run_id for run in runs} == expected_ids
         assert recorder.event_count == sum(call.events for call in sequence)
-        assert len(recorder.events()) == recorder.event_count
+        rows = iter(recorder.events())
+        for call in sequence:  # each call's events, in call order, named after it and carrying its run id
+            for _ in range(call.events):
+                row = next(rows)
+                assert row.event == event_name(call)
+                assert row.run_id == str(call.kwargs["run_id"])
+        assert next(rows, None) is None
 
         by_id = {run.run_id: run for run in runs}
         for run_id in expected_ids:
