@@ -12,10 +12,13 @@ import asyncio
 import json
 import logging
 import threading
+import uuid
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
@@ -272,4 +275,111 @@ def test_one_handler_shared_by_two_cells_running_at_once(handler, caplog) -> Non
 
     manager_records = [r for r in caplog.records if r.name == MANAGER_LOGGER and r.levelno >= logging.WARNING]
     assert manager_records == []
+    assert_widget_matches_recorder(h, sent)
+
+
+class ConcurrentWork:
+    """Writers streaming through a handler's callbacks while consumers read deltas and build exports."""
+
+    writers, runs_each, tokens_each = 8, 40, 60
+
+    def __init__(self, h: NotebookHandler) -> None:
+        self.h = h
+        self.root = uuid.uuid4()
+        self.shared = [uuid.uuid4() for _ in range(3)]
+        """Model runs every writer streams into."""
+        self.own: dict[int, list[uuid.UUID]] = {}
+        self.read_seqs: list[list[int]] = [[], []]
+        self.failures: list[BaseException] = []
+        self._stop = threading.Event()
+
+    def calls(self) -> int:
+        per_run = 3 + 2 * self.tokens_each  # start, tokens into it and into a shared run, custom event, end
+        return 2 + 2 * len(self.shared) + self.writers * self.runs_each * per_run
+
+    def run(self) -> None:
+        h, root = self.h, self.root
+        h.on_chain_start({}, {"q": "shared"}, run_id=root, name="root")
+        for run_id in self.shared:
+            h.on_chat_model_start({}, [[]], run_id=run_id, parent_run_id=root, name="shared model")
+        helpers = [threading.Thread(target=self._guard, args=(self._read, slot)) for slot in range(2)]
+        helpers.append(threading.Thread(target=self._guard, args=(self._export,)))
+        writers = [threading.Thread(target=self._guard, args=(self._write, i)) for i in range(self.writers)]
+        for thread in helpers + writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        for run_id in reversed(self.shared):
+            h.on_llm_end(LLMResult(generations=[]), run_id=run_id, parent_run_id=root)
+        h.on_chain_end({"done": True}, run_id=root)
+        self._stop.set()
+        for thread in helpers:
+            thread.join()
+
+    def _guard(self, work: Any, *args: Any) -> None:
+        try:
+            work(*args)
+        except BaseException as exc:  # reported by the test
+            self.failures.append(exc)
+
+    def _write(self, index: int) -> None:
+        h, root = self.h, self.root
+        ids = self.own[index] = []
+        for n in range(self.runs_each):
+            run_id = uuid.uuid4()
+            ids.append(run_id)
+            h.on_chat_model_start({}, [[]], run_id=run_id, parent_run_id=root, name=f"w{index}")
+            for t in range(self.tokens_each):
+                h.on_llm_new_token(f"<{index}.{n}.{t}>", run_id=run_id, parent_run_id=root)
+                h.on_llm_new_token(f"[{index}.{t}]", run_id=self.shared[t % len(self.shared)], parent_run_id=root)
+            h.on_custom_event("progress", {"n": n}, run_id=run_id)
+            h.on_llm_end(LLMResult(generations=[[ChatGeneration(message=AIMessage("ok"))]]), run_id=run_id)
+
+    def _read(self, slot: int) -> None:
+        sub = self.h.recorder.subscribe()
+        while not self._stop.is_set():
+            self.read_seqs[slot].extend(row.seq for row in sub.read().events)
+        self.read_seqs[slot].extend(row.seq for row in sub.read().events)
+        sub.close()
+
+    def _export(self) -> None:
+        while not self._stop.is_set():
+            frame = self.h.runs_dataframe()
+            assert list(frame["order"]) == list(range(len(frame)))
+            self.h.to_dataframe()
+            self.h.widget.flush()
+
+
+def test_writers_readers_and_exports_at_once_keep_every_count_exact(handler) -> None:
+    """Eight threads write through the handler's callbacks (own runs, plus shared runs they all stream into) while
+    two consumers read deltas, DataFrames are built and the widget flushes, all at once."""
+    h = handler
+    sent = capture_sends(h)
+    work = ConcurrentWork(h)
+    work.run()
+    assert work.failures == []
+
+    recorder = h.recorder
+    calls = work.calls()
+    assert recorder.event_count == calls
+    assert recorder.handler_error_count == 0, recorder.handler_errors()
+    for seqs in work.read_seqs:
+        assert seqs == list(range(calls)), "every event read once, in order, by each consumer"
+    runs = {run.run_id: run for run in recorder.runs()}
+    assert len(runs) == 1 + len(work.shared) + work.writers * work.runs_each
+    for index, ids in work.own.items():
+        for n, run_id in enumerate(ids):
+            run = runs[str(run_id)]
+            assert (run.status, run.token_count, run.depth) == ("ok", work.tokens_each, 1)
+            assert recorder.run_text(str(run_id)) == "".join(f"<{index}.{n}.{t}>" for t in range(work.tokens_each))
+    for k, run_id in enumerate(work.shared):
+        expected = sorted(
+            f"[{i}.{t}]"
+            for i in range(work.writers)
+            for _ in range(work.runs_each)
+            for t in range(work.tokens_each)
+            if t % len(work.shared) == k
+        )
+        assert runs[str(run_id)].token_count == len(expected)
+        assert sorted(recorder.run_text(str(run_id)).replace("][", "]\n[").split("\n")) == expected
     assert_widget_matches_recorder(h, sent)
