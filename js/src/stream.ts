@@ -225,8 +225,4 @@ export class StreamView {
       if (block && run) this.paintHead(block, run);
     }
   }
-
-  hasBlock(runId: string): boolean {
-    return this.blocks.has(runId);
-  }
 }

@@ -16,7 +16,6 @@ export interface TimingRow {
   order: number;
 }
 
-export type SortKey = "name" | "type" | "start" | "duration" | "ttft" | "tokensIn" | "tokensOut" | "rate";
 export type SortDir = "asc" | "desc";
 
 export function timingRow(run: RunWire, origin: number): TimingRow {
@@ -84,7 +83,6 @@ export interface GroupRow {
 }
 
 export type GroupBy = "name" | "type";
-export type GroupSortKey = "key" | "count" | "total" | "mean" | "p50" | "p95";
 
 /** One row per name (or run type): count, and total/mean/p50/p95 of finished runs' durations. */
 export function groupRows(rows: readonly TimingRow[], by: GroupBy): GroupRow[] {
