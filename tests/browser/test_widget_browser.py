@@ -663,3 +663,98 @@ def test_shipped_notebook_runs_in_lab_with_every_view_painted(lab_page, source):
         "(n) => document.querySelectorAll('.js-plotly-plot').length >= n", arg=figures, timeout=30_000
     )
     assert not lab_page.errors_since_open()
+
+
+def test_tree_keyboard_navigation(lab_page):
+    facts, _ = run_agent(lab_page, "keys.ipynb")
+    view = root(lab_page)
+    show_tab(view, "tree")
+    (root_id,) = facts["roots"]
+    children = [r["run_id"] for r in facts["runs"] if r["parent"] == root_id]
+    view.locator('button[data-action="collapse-all"]').click()
+    wait_tree_rows(view, 1)
+    tree = view.locator(".nbc-tree")
+    tree.focus()
+
+    def active() -> str | None:
+        return view.evaluate(
+            """(el) => {
+                const tree = el.querySelector('.nbc-tree');
+                const id = tree.getAttribute('aria-activedescendant');
+                const row = id ? el.querySelector('#' + CSS.escape(id)) : null;
+                return row ? row.dataset.runId : null;
+            }"""
+        )
+
+    lab_page.page.wait_for_function(
+        "(el) => el.querySelector('.nbc-row[data-active=\"true\"]')", arg=view.element_handle()
+    )
+    assert active() == root_id
+    tree.press("ArrowRight")
+    rows = wait_tree_rows(view, 1 + len(children))
+    assert rows[0]["expanded"] == "true"
+    tree.press("ArrowDown")
+    assert active() == children[0]
+    tree.press("End")
+    assert active() == children[-1]
+    tree.press("Enter")
+    lab_page.page.wait_for_function(
+        "([el, id]) => el.querySelector('aside.nbc-inspector').dataset.runId === id",
+        arg=[view.element_handle(), children[-1]],
+    )
+    tree.press("Home")
+    assert active() == root_id
+    tree.press("ArrowLeft")
+    wait_tree_rows(view, 1)
+
+
+HIDDEN_AND_ORPHAN = """
+import uuid
+from langchain_core.runnables import RunnableLambda
+
+leaf = RunnableLambda(lambda x: x * 2, name="leaf")
+plumbing = RunnableLambda(lambda x, config: leaf.invoke(x, config), name="plumbing").with_config(
+    tags=["langsmith:hidden"]
+)
+outer = RunnableLambda(lambda x, config: plumbing.invoke(x, config), name="outer")
+outer.invoke(1, config={"callbacks": [h]})
+lost = uuid.uuid4()
+h.on_chain_start({"name": "lost"}, {"x": 1}, run_id=lost, parent_run_id=uuid.uuid4(), name="lost")
+h.on_chain_end({"y": 2}, run_id=lost)
+ids = {r.name: r.run_id for r in h.recorder.runs()}
+print(json.dumps({"run_count": h.recorder.run_count, "ids": ids}))
+"""
+
+
+def test_hidden_runs_stay_out_of_the_tree_until_asked_for_and_orphans_show_as_roots(lab_page):
+    lab_page.new_notebook("hidden.ipynb", [SETUP, HIDDEN_AND_ORPHAN])
+    lab_page.run_cell(0)
+    view = root(lab_page)
+    view.wait_for()
+    lab_page.run_cell(1)
+    report = last_json(lab_page, 1)
+    ids = report["ids"]
+    wait_runs(view, report["run_count"])
+    show_tab(view, "tree")
+    view.locator('button[data-action="expand-all"]').click()
+
+    # LangChain passes tags on to child runs, so the hidden run's child is hidden too.
+    rows = wait_tree_rows(view, 2)
+    assert [(row["name"], row["depth"], row["expanded"]) for row in rows] == [("outer", 0, None), ("lost", 0, None)]
+    lost = view.locator(f'.nbc-row[data-run-id="{ids["lost"]}"]')
+    assert lost.get_attribute("data-orphan") == "true"
+    assert lost.locator('.nbc-badge[data-badge="orphan"]').count() == 1
+
+    view.locator('input[data-action="show-hidden"]').check()
+    rows = wait_tree_rows(view, 4)
+    assert [(row["name"], row["depth"]) for row in rows] == [
+        ("outer", 0),
+        ("plumbing", 1),
+        ("leaf", 2),
+        ("lost", 0),
+    ]
+    for name in ("plumbing", "leaf"):
+        row = view.locator(f'.nbc-row[data-run-id="{ids[name]}"]')
+        assert row.get_attribute("data-hidden-run") == "true"
+        assert row.locator('.nbc-badge[data-badge="hidden"]').count() == 1
+    assert view.locator(f'.nbc-row[data-run-id="{ids["outer"]}"]').get_attribute("data-hidden-run") is None
