@@ -9,6 +9,7 @@ on an event) so that "mid-stream" is a certainty, not a race.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableGenerator, RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
 import nbcallbacks.handler
@@ -376,3 +377,83 @@ def test_a_handler_whose_previews_all_fail_still_counts_every_token(handler, mon
     assert h.recorder.run_text(model.run_id) == ANSWER
     assert h.recorder.handler_error_count > 0
     assert len(h.runs_dataframe()) == len(h.recorder.runs())
+
+
+def assert_runs_end_as_langchain_sees_them(h: NotebookHandler, collector: RunCollectorCallbackHandler) -> None:
+    """Same runs, each ended with the same outcome and chunk count as in LangChain's own tracer; none left running."""
+    theirs = {str(run.id): run for run in flatten(collector.traced_runs)}
+    runs = {run.run_id: run for run in h.recorder.runs()}
+    assert set(runs) == set(theirs)
+    for run_id, run in runs.items():
+        other = theirs[run_id]
+        assert other.end_time is not None
+        assert run.status == ("ok" if other.error is None else "error"), run.name
+        assert run.end is not None
+        assert run.token_count == sum(1 for e in other.events if e["name"] == "new_token")
+    assert h.recorder.running_count == 0
+    assert h.recorder.handler_error_count == 0, h.recorder.handler_errors()
+
+
+def test_a_keyboard_interrupt_mid_stream_ends_every_run(handler) -> None:
+    """What a kernel interrupt does to a streaming chain: the runs it cut short end as errors, none stay running."""
+    h = handler
+    widget = h.widget
+    wire = Wire(widget)
+
+    def interrupted_after_100(chunks: Any) -> Any:
+        for i, chunk in enumerate(chunks):
+            if i == 100:
+                raise KeyboardInterrupt
+            yield chunk
+
+    collector = RunCollectorCallbackHandler()
+    chain = long_chain() | RunnableGenerator(interrupted_after_100)
+    received: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        received.extend(chain.stream("what?", config={"callbacks": [h, collector]}))  # keeps what came before
+    widget.flush()
+
+    assert len(received) == 100
+    assert_runs_end_as_langchain_sees_them(h, collector)
+    failed = [run for run in h.recorder.runs() if run.status == "error"]
+    assert {run.error_type for run in failed} == {"KeyboardInterrupt"}
+    assert {run.name for run in failed} == {"RunnableSequence", "interrupted_after_100"}
+    assert_state_is_the_recorder(replay(wire.messages()), h)
+    assert set(h.runs_dataframe()["status"]) == {"ok", "error"}
+
+
+async def test_a_cancelled_async_stream_ends_every_run(handler) -> None:
+    """An asyncio task cancelled mid-stream (a timeout, a stopped cell): its runs end, none stay running."""
+    h = handler
+    widget = h.widget
+    wire = Wire(widget)
+    collector = RunCollectorCallbackHandler()
+    model = DemoChatModel(token_delay=0.002, first_token_delay=0, jitter=0, responses=[ANSWER])
+    chain = long_chain().first | model | StrOutputParser()
+    received: list[str] = []
+    under_way = asyncio.Event()
+
+    async def consume() -> None:
+        async for chunk in chain.astream("what?", config={"callbacks": [h, collector]}):
+            received.append(chunk)
+            if len(received) == 50:
+                under_way.set()
+
+    task = asyncio.ensure_future(consume())
+    await under_way.wait()
+    task.cancel()  # lands where the stream waits for its next chunk
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = time.monotonic() + DEADLINE_S
+    # The loop closes the inner generators soon after; the recorder offers no awaitable to wait on.
+    while h.recorder.running_count and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the recorder
+        await asyncio.sleep(0.01)
+    widget.flush()
+
+    assert 50 <= len(received) < CHUNKS - 1
+    assert_runs_end_as_langchain_sees_them(h, collector)
+    model_run = next(run for run in h.recorder.runs() if run.run_type == "chat_model")
+    assert model_run.status == "error"
+    assert model_run.error_type in {"CancelledError", "GeneratorExit"}
+    assert h.recorder.run_text(model_run.run_id) == "".join(received)[: len(h.recorder.run_text(model_run.run_id))]
+    assert_state_is_the_recorder(replay(wire.messages()), h)
