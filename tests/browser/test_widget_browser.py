@@ -758,3 +758,40 @@ def test_hidden_runs_stay_out_of_the_tree_until_asked_for_and_orphans_show_as_ro
         assert row.get_attribute("data-hidden-run") == "true"
         assert row.locator('.nbc-badge[data-badge="hidden"]').count() == 1
     assert view.locator(f'.nbc-row[data-run-id="{ids["outer"]}"]').get_attribute("data-hidden-run") is None
+
+
+BIG_PAYLOAD = """
+from langchain_core.tools import tool
+
+@tool
+def dump(size: int) -> str:
+    \"\"\"Return a very large text.\"\"\"
+    return "x" * size
+
+dump.invoke({"size": 5_000_000}, config={"callbacks": [h]})
+tool_run = h.recorder.runs()[0]
+print(json.dumps({"run_count": h.recorder.run_count, "run_id": tool_run.run_id}))
+"""
+
+
+def test_a_5_mb_tool_output_reaches_neither_the_wire_nor_the_page_whole(lab_page):
+    lab_page.new_notebook("payload.ipynb", [SETUP, BIG_PAYLOAD])
+    lab_page.run_cell(0)
+    view = root(lab_page)
+    view.wait_for()
+    mark = lab_page.comm_mark()
+    lab_page.run_cell(1)
+    report = last_json(lab_page, 1)
+    wait_runs(view, report["run_count"])
+    show_tab(view, "tree")
+    view.locator(f'.nbc-row[data-run-id="{report["run_id"]}"] .nbc-name').click()
+    outputs = view.locator('aside.nbc-inspector details.nbc-section[data-section="outputs"]')
+    outputs.wait_for()
+    unfold(outputs)
+    shown = outputs.inner_text()
+    assert "xxxxxxxxxx" in shown
+    assert "…" in shown
+    assert len(view.evaluate("(el) => el.textContent")) < 100_000
+    lab_page.page.wait_for_timeout(500)
+    sent = sum(message["size"] for message in lab_page.comm_messages()[mark:])
+    assert 0 < sent < 500_000
