@@ -49,7 +49,7 @@
  *                              "tokensOut"|"rate"] or [data-col="key"|"count"|"total"|"mean"|"p50"|"p95"]
  *   Inspector (beside the panels)
  *     aside.nbc-inspector[data-run-id]  (empty string: nothing selected)
- *       .nbc-insp-name, .nbc-insp-status[data-status], dl.nbc-facts,
+ *       .nbc-insp-name, .nbc-insp-status[data-status], .nbc-facts (.nbc-fact-key / .nbc-fact pairs),
  *       details.nbc-section[data-section="error"|"inputs"|"outputs"|"tags"|"metadata"|"metrics"],
  *       .nbc-traceback, .nbc-chat-line[data-role] (message lists), details.nbc-json (folded JSON),
  *       button[data-action="show-stream"|"show-in-tree"|"close-inspector"]

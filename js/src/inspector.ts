@@ -136,9 +136,10 @@ export class Inspector {
     if (run.langgraph_node) facts.push(["node", run.langgraph_node]);
     if (run.langgraph_step !== null) facts.push(["step", String(run.langgraph_step)]);
     if (run.thread) facts.push(["thread", run.thread]);
-    const dl = h("dl", "nbc-facts");
-    for (const [k, v] of facts) dl.append(h("dt", "", k), untrusted("dd", "nbc-fact", v));
-    out.push(dl);
+    // A div grid, not <dl>: notebook hosts style dl/dt/dd inside outputs (JupyterLab floats dt at 20%).
+    const grid = h("div", "nbc-facts");
+    for (const [k, v] of facts) grid.append(h("span", "nbc-fact-key", k), untrusted("span", "nbc-fact", v));
+    out.push(grid);
 
     const section = (title: string, name: string, content: HTMLElement, open = true): void => {
       const d = h("details", "nbc-section");
