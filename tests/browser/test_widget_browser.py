@@ -314,8 +314,7 @@ def test_a_late_second_view_shows_the_whole_trace(lab_page):
 
     assert stream_blocks(second) == stream_blocks(first)
     assert answer in "".join(block["text"] for block in stream_blocks(second))
-    header = ".nbc-stat"
-    assert second.locator(header).all_text_contents() == first.locator(header).all_text_contents()
+    assert second.locator(".nbc-stat").all_text_contents() == first.locator(".nbc-stat").all_text_contents()
     for view in (first, second):
         show_tab(view, "tree")
         view.locator('button[data-action="expand-all"]').click()
