@@ -33,7 +33,8 @@ from nbcallbacks import JSONLSink, LoggingSink, NotebookHandler, Sink, SQLiteSin
 from nbcallbacks.demo import DemoChatModel, agent
 from nbcallbacks.export import EVENT_COLUMNS, RUN_COLUMNS
 from nbcallbacks.history import HISTORY_COLUMNS
-from nbcallbacks.sinks import EVENT_FIELDS, RUN_FIELDS, _line, dumps
+from nbcallbacks.sinks import EVENT_FIELDS, RUN_FIELDS, dumps
+from nbcallbacks.sinks.jsonl import _line
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
