@@ -34,8 +34,8 @@ step "front end: npm install (from the lock file), build, type-check, unit tests
 )
 
 step "ruff and mypy"
-ruff check .
-ruff format --check .
+ruff check nbcallbacks tests benchmarks
+ruff format --check nbcallbacks tests benchmarks
 mypy
 
 step "pytest (unit, notebooks, real browser)"
