@@ -473,6 +473,8 @@ def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list
         assert {wire["run_id"]: wire["token_count"] for wire in snapshot["runs"]} == {
             run.run_id: run.token_count for run in runs
         }
+        pieces = {run.run_id: recorder.run_pieces(run.run_id) for run in runs}
+        assert snapshot["streams"] == {run_id: kept for run_id, kept in pieces.items() if kept}
         wire_bytes(widget.snapshot)
     finally:
         widget.close()
