@@ -290,6 +290,8 @@ class ConcurrentWork:
         """Model runs every writer streams into."""
         self.own: dict[int, list[uuid.UUID]] = {}
         self.read_seqs: list[list[int]] = [[], []]
+        self.read_dropped = [0, 0]
+        """Per consumer, events that left the bounded log before it read them."""
         self.failures: list[BaseException] = []
         self._stop = threading.Event()
 
@@ -338,9 +340,13 @@ class ConcurrentWork:
     def _read(self, slot: int) -> None:
         sub = self.h.recorder.subscribe()
         while not self._stop.is_set():
-            self.read_seqs[slot].extend(row.seq for row in sub.read().events)
-        self.read_seqs[slot].extend(row.seq for row in sub.read().events)
+            self._take(slot, sub.read())
+        self._take(slot, sub.read())
         sub.close()
+
+    def _take(self, slot: int, delta: Any) -> None:
+        self.read_seqs[slot].extend(row.seq for row in delta.events)
+        self.read_dropped[slot] += delta.dropped_events
 
     def _export(self) -> None:
         while not self._stop.is_set():
@@ -383,3 +389,40 @@ def test_writers_readers_and_exports_at_once_keep_every_count_exact(handler) -> 
         assert runs[str(run_id)].token_count == len(expected)
         assert sorted(recorder.run_text(str(run_id)).replace("][", "]\n[").split("\n")) == expected
     assert_widget_matches_recorder(h, sent)
+
+
+def test_past_the_limits_concurrent_readers_get_every_event_or_its_drop_counted() -> None:
+    """The same load with a small event log and few kept chunks per run: counts stay exact while text and events drop,
+    and each consumer gets every event once or learns it was dropped."""
+    kept_chunks = 25
+    h = NotebookHandler(max_events=2_000, max_tokens_per_run=kept_chunks)
+    try:
+        sent = capture_sends(h)
+        work = ConcurrentWork(h)
+        work.run()
+        assert work.failures == []
+
+        recorder = h.recorder
+        calls = work.calls()
+        assert recorder.event_count == calls
+        assert recorder.dropped_events > calls / 2
+        assert recorder.handler_error_count == 0, recorder.handler_errors()
+        for seqs, dropped in zip(work.read_seqs, work.read_dropped, strict=True):
+            assert seqs == sorted(set(seqs)), "in order, none twice"
+            assert len(seqs) + dropped == calls, "every event read or counted as dropped"
+        runs = {run.run_id: run for run in recorder.runs()}
+        for index, ids in work.own.items():
+            for n, run_id in enumerate(ids):
+                run = runs[str(run_id)]
+                assert (run.status, run.token_count) == ("ok", work.tokens_each)
+                assert run.tokens_dropped == work.tokens_each - kept_chunks
+                assert recorder.run_text(str(run_id)) == "".join(f"<{index}.{n}.{t}>" for t in range(kept_chunks))
+        for run_id in work.shared:
+            run = runs[str(run_id)]
+            assert run.token_count == work.writers * work.runs_each * work.tokens_each // len(work.shared)
+            assert run.tokens_dropped == run.token_count - kept_chunks
+            assert recorder.run_text(str(run_id)).count("][") == kept_chunks - 1
+        assert_widget_matches_recorder(h, sent)
+        assert h.widget.snapshot["totals"]["dropped_events"] == recorder.dropped_events
+    finally:
+        h.widget.close()
