@@ -103,6 +103,9 @@ class _Mirror:
         self.handler_error_count = 0
         self.dropped_events = 0
         self.tokens = 0
+        """Streamed chunks received."""
+        self.usage_tokens = 0
+        """Input + output tokens the models reported (``usage_metadata``)."""
         self.tokens_dropped = 0
         self.errors = 0
         self.running = 0
@@ -172,6 +175,7 @@ class _Mirror:
         if wire is None:
             return
         self.tokens += sign * int(wire.get("token_count") or 0)
+        self.usage_tokens += sign * int(wire.get("total_tokens") or 0)
         self.tokens_dropped += sign * int(wire.get("tokens_dropped") or 0)
         if wire.get("status") in _ERROR_STATUSES:
             self.errors += sign
@@ -185,6 +189,7 @@ class _Mirror:
             "running": self.running,
             "errors": self.errors,
             "tokens": self.tokens,
+            "usage_tokens": self.usage_tokens,
             "tokens_dropped": self.tokens_dropped,
             "handler_errors": self.handler_error_count,
             "dropped_events": self.dropped_events,

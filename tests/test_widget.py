@@ -228,6 +228,7 @@ def test_snapshot_becomes_complete_once_the_recorder_is_quiet(make_widget):
         "running": 0,
         "errors": 1,
         "tokens": 2_000,
+        "usage_tokens": 2_003,
         "tokens_dropped": 0,
         "handler_errors": 1,
         "dropped_events": 0,

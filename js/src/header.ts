@@ -57,8 +57,14 @@ export class Header {
     setText(this.stats.runs, plural(t.runs, "run"));
     setText(this.stats.errors, plural(t.errors, "error"));
     setAttr(this.stats.errors, "data-nonzero", t.errors > 0 ? "true" : "false");
-    setText(this.stats.tokens, plural(t.tokens, "token"));
-    setAttr(this.stats.tokens, "title", "streamed chunks received");
+    const usage = t.usage_tokens ?? 0;
+    if (usage > 0) {
+      setText(this.stats.tokens, plural(usage, "token"));
+      setAttr(this.stats.tokens, "title", `input + output tokens reported by the models; ${formatCount(t.tokens)} streamed chunks`);
+    } else {
+      setText(this.stats.tokens, plural(t.tokens, "streamed chunk"));
+      setAttr(this.stats.tokens, "title", "streamed chunks received (no token usage reported yet)");
+    }
     setText(this.stats.wall, formatDuration(wallTime(store.runs.values(), now)));
     setAttr(this.stats.wall, "title", "wall time: first start to last end");
 

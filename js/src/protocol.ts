@@ -57,7 +57,10 @@ export interface Totals {
   runs: number;
   running: number;
   errors: number;
+  /** Streamed chunks received. */
   tokens: number;
+  /** Input + output tokens reported by the models (absent in snapshots saved by older versions). */
+  usage_tokens?: number;
   tokens_dropped: number;
   handler_errors: number;
   dropped_events: number;
