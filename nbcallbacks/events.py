@@ -247,6 +247,7 @@ class Delta:
         tokens: per run id, the newly streamed text as ``[kind, text]`` pieces, adjacent same-kind merged.
         dropped_events: events that left the bounded log before this consumer read them.
         handler_errors: handler errors recorded since the cursor.
+        token_only_runs: run ids touched only by streamed tokens since the cursor.
     """
 
     cursor: int
@@ -255,3 +256,5 @@ class Delta:
     tokens: dict[str, list[list[str]]]
     dropped_events: int
     handler_errors: list[HandlerError]
+    token_only_runs: set[str] = field(default_factory=set)
+    """Run ids whose only events since the cursor were streamed tokens (empty when events were dropped)."""

@@ -64,9 +64,9 @@ class Subscription:
         """Per run order index, how many kept chunks this consumer has read."""
         self.armed = True
 
-    def read(self) -> Delta:
-        """Everything that changed since the last read, and re-arm the callback."""
-        return self._recorder.read_delta(self)
+    def read(self, *, rows: bool = True) -> Delta:
+        """Everything that changed since the last read, and re-arm the callback (``rows``: see ``read_delta``)."""
+        return self._recorder.read_delta(self, rows=rows)
 
     def close(self) -> None:
         """Stop being notified."""
@@ -449,19 +449,25 @@ class Recorder:
                 # again and again, recursing until the stack runs out.
                 self.record_handler_error("subscriber", exc, notify=False)
 
-    def read_delta(self, sub: Subscription) -> Delta:
-        """What changed since ``sub``'s cursor; advances it and re-arms its callback. O(new events)."""
+    def read_delta(self, sub: Subscription, *, rows: bool = True) -> Delta:
+        """What changed since ``sub``'s cursor; advances it and re-arms its callback. O(new events).
+
+        With ``rows=False`` the delta's ``events`` list stays empty: a consumer that needs only the touched runs
+        and the new text (the widget) skips building one object per token.
+        """
         with self._lock:
             end_seq = self._base_seq + len(self._ev_time)
             dropped = max(0, self._base_seq - sub.cursor)
             start = max(sub.cursor, self._base_seq) - self._base_seq
             stop = end_seq - self._base_seq
-            events = self._event_rows(start, stop)
-            touched: list[int] | range
-            if dropped:  # some events were never seen: consider every run touched
-                touched = range(len(self._run_list))
-            else:
-                touched = sorted({(m >> 24) - 1 for m in self._ev_meta[start:stop]} - {_NO_RUN})
+            events = self._event_rows(start, stop) if rows else []
+            by_tokens: set[int] = set()
+            by_others: set[int] = set()
+            for meta in self._ev_meta[start:stop]:
+                (by_tokens if meta & 0xFF == TOKEN_EVENT_CODE else by_others).add((meta >> 24) - 1)
+            token_only = set() if dropped else {self._run_list[i].run_id for i in by_tokens - by_others}
+            # When events were dropped unseen, every run counts as touched.
+            touched = range(len(self._run_list)) if dropped else sorted((by_tokens | by_others) - {_NO_RUN})
             runs = [self._run_list[i].to_wire() for i in touched]
             tokens: dict[str, list[list[str]]] = {}
             for i in touched:
@@ -483,6 +489,7 @@ class Recorder:
             tokens=tokens,
             dropped_events=dropped,
             handler_errors=errors,
+            token_only_runs=token_only,
         )
 
     # --- reading

@@ -67,8 +67,11 @@ FLUSH_INTERVAL_S: Final = 0.04
 """Minimum time between two delta messages (25 messages per second at most)."""
 QUIET_S: Final = 0.3
 """The snapshot trait is rebuilt once the recorder has been this long without news and no run is running."""
-SNAPSHOT_EVERY_S: Final = 2.5
-"""While runs go on, the snapshot trait is rebuilt at most this often."""
+SNAPSHOT_EVERY_S: Final = 10.0
+"""While runs go on, the snapshot trait is rebuilt at most this often. Live views never need it (they get the
+deltas, and a new or reloaded view asks for a snapshot message); it serves saved notebooks, which get a complete
+one after every cell anyway, so it is rare: each rebuild resends the whole trace and, on a long stream, holds
+the interpreter lock long enough to delay the next delta."""
 SNAPSHOT_COST_FACTOR: Final = 10.0
 """...and never more often than this many times what the last rebuild cost (big traces: fewer rebuilds)."""
 
@@ -76,7 +79,6 @@ MAX_BACKOFF_S: Final = 5.0
 """Longest pause of the flusher after repeated failures to send."""
 
 _LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned")
-_TOKEN_EVENT: Final = "llm_new_token"
 _ERROR_STATUSES: Final = frozenset({"error"})
 
 
@@ -117,7 +119,7 @@ class _Mirror:
         and events that left the bounded log count too).
         """
         base = self.seq
-        token_only = self._token_only_runs(delta)
+        token_only = delta.token_only_runs
         sent_runs: list[dict[str, Any]] = []
         for wire in delta.runs:
             run_id = wire["run_id"]
@@ -159,17 +161,6 @@ class _Mirror:
             "handler_errors": errors,
             "dropped_events": delta.dropped_events,
         }
-
-    @staticmethod
-    def _token_only_runs(delta: Delta) -> set[str]:
-        """Run ids whose every event in ``delta`` is a streamed token."""
-        token_runs: set[str] = set()
-        other_runs: set[str] = set()
-        for row in delta.events:
-            (token_runs if row.event == _TOKEN_EVENT else other_runs).add(row.run_id)
-        if delta.dropped_events:  # events went missing: send every touched run in full
-            return set()
-        return token_runs - other_runs
 
     def _count(self, wire: dict[str, Any] | None, sign: int) -> None:
         if wire is None:
@@ -314,7 +305,7 @@ class TraceWidget(anywidget.AnyWidget):
 
     def _flush_delta(self, *, send: bool = True) -> bool:
         """Read the subscription and send one delta message if anything changed (lock held)."""
-        delta = self._sub.read()
+        delta = self._sub.read(rows=False)  # the widget needs touched runs and new text, not event rows
         unchanged = delta.cursor == self._mirror.cursor and not delta.handler_errors and not delta.tokens
         if unchanged and self._recorder.handler_error_count == self._mirror.handler_error_count:
             return False
