@@ -269,6 +269,13 @@ class TraceWidget(anywidget.AnyWidget):
         """The recorder this widget shows."""
         return self._recorder
 
+    def __repr__(self) -> str:
+        """The text shown where widgets cannot render (a terminal, an untrusted or static notebook).
+
+        No counts: this text is captured once, when the widget is displayed, and would go stale.
+        """
+        return "<nbcallbacks live trace widget: shown by Jupyter front ends with widget support>"
+
     def flush(self, *, snapshot: bool = True) -> None:
         """Send everything recorded so far now, and (by default) bring the ``snapshot`` trait up to date."""
         try:
