@@ -171,6 +171,45 @@ class RunRecord:
             return None
         return count / duration
 
+    def to_row(self, first_start: float) -> dict[str, Any]:
+        """The run as a row of the runs DataFrame (``export.RUN_COLUMNS``, in order); offsets from ``first_start``."""
+        return {
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "order": self.order,
+            "name": self.name,
+            "run_type": self.run_type,
+            "status": self.status,
+            "depth": self.depth,
+            "start": self.start,
+            "end": self.end,
+            "start_offset_s": self.start - first_start,
+            "duration_s": self.duration,
+            "ttft_s": self.ttft,
+            "tokens_per_s": self.tokens_per_s,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "streamed_chunks": self.token_count,
+            "chunks_not_kept": self.tokens_dropped,
+            "model": self.model,
+            "error": self.error,
+            "error_type": self.error_type,
+            "traceback": self.traceback,
+            "tags": list(self.tags),
+            "metadata": self.metadata,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "metrics": dict(self.metrics),
+            "langgraph_node": self.langgraph_node,
+            "langgraph_step": self.langgraph_step,
+            "orphan": self.orphan,
+            "hidden": self.hidden,
+            "started": self.started,
+            "abandoned": self.abandoned,
+            "thread": self.thread,
+        }
+
     def to_wire(self) -> dict[str, Any]:
         """The JSON-able dictionary sent to the front end and to sinks (schema ``SCHEMA_VERSION``)."""
         return {

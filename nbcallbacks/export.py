@@ -127,42 +127,7 @@ def runs_frame(runs: list[RunRecord]) -> pd.DataFrame:
     first = min((run.start for run in runs), default=0.0)
     values: dict[str, list[Any]] = {name: [] for name in RUN_COLUMNS}
     for run in runs:
-        row = {
-            "run_id": run.run_id,
-            "parent_run_id": run.parent_run_id,
-            "order": run.order,
-            "name": run.name,
-            "run_type": run.run_type,
-            "status": run.status,
-            "depth": run.depth,
-            "start": run.start,
-            "end": run.end,
-            "start_offset_s": run.start - first,
-            "duration_s": run.duration,
-            "ttft_s": run.ttft,
-            "tokens_per_s": run.tokens_per_s,
-            "input_tokens": run.input_tokens,
-            "output_tokens": run.output_tokens,
-            "total_tokens": run.total_tokens,
-            "streamed_chunks": run.token_count,
-            "chunks_not_kept": run.tokens_dropped,
-            "model": run.model,
-            "error": run.error,
-            "error_type": run.error_type,
-            "traceback": run.traceback,
-            "tags": list(run.tags),
-            "metadata": run.metadata,
-            "inputs": run.inputs,
-            "outputs": run.outputs,
-            "metrics": dict(run.metrics),
-            "langgraph_node": run.langgraph_node,
-            "langgraph_step": run.langgraph_step,
-            "orphan": run.orphan,
-            "hidden": run.hidden,
-            "started": run.started,
-            "abandoned": run.abandoned,
-            "thread": run.thread,
-        }
+        row = run.to_row(first)
         for name, value in row.items():
             values[name].append(value)
     return _frame(RUN_COLUMNS, values)

@@ -137,45 +137,7 @@ def event_record(row: EventRow, origin: float, session: str) -> dict[str, Any]:
 
 def run_record(run: RunRecord, first_start: float, session: str) -> dict[str, Any]:
     """The record of one run; ``start_offset_s`` counts from ``first_start`` (the first run's start)."""
-    return {
-        "kind": "run",
-        "session": session,
-        "run_id": run.run_id,
-        "parent_run_id": run.parent_run_id,
-        "order": run.order,
-        "name": run.name,
-        "run_type": run.run_type,
-        "status": run.status,
-        "depth": run.depth,
-        "start": run.start,
-        "end": run.end,
-        "start_offset_s": run.start - first_start,
-        "duration_s": run.duration,
-        "ttft_s": run.ttft,
-        "tokens_per_s": run.tokens_per_s,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "total_tokens": run.total_tokens,
-        "streamed_chunks": run.token_count,
-        "chunks_not_kept": run.tokens_dropped,
-        "model": run.model,
-        "error": run.error,
-        "error_type": run.error_type,
-        "traceback": run.traceback,
-        "tags": list(run.tags),
-        "metadata": run.metadata,
-        "inputs": run.inputs,
-        "outputs": run.outputs,
-        "metrics": dict(run.metrics),
-        "langgraph_node": run.langgraph_node,
-        "langgraph_step": run.langgraph_step,
-        "orphan": run.orphan,
-        "hidden": run.hidden,
-        "started": run.started,
-        "abandoned": run.abandoned,
-        "thread": run.thread,
-        "first_token": run.first_token,
-    }
+    return {"kind": "run", "session": session, **run.to_row(first_start), "first_token": run.first_token}
 
 
 def _json_fallback(obj: Any) -> Any:
