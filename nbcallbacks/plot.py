@@ -506,54 +506,30 @@ def tokens(x: Any, *, title: str = "Model calls") -> go.Figure:
         subplot_titles=("Tokens", "Tokens per second", "Time to first token (s)"),
     )
     template = "%{hovertext}<br>%{fullData.name}: %{y}<extra></extra>"
-    fig.add_trace(
-        go.Bar(
-            name="input tokens",
-            x=labels,
-            y=in_tokens,
-            hovertext=hover,
-            hovertemplate=template,
-            marker={"color": RUN_TYPE_COLORS["chain"], "opacity": 0.55},
+    bars: list[tuple[str, list[Any], str, dict[str, Any], int]] = [
+        ("input tokens", in_tokens, template, {"color": RUN_TYPE_COLORS["chain"], "opacity": 0.55}, 1),
+        ("output tokens", out_tokens, template, {"color": RUN_TYPE_COLORS["chat_model"], "line": line}, 1),
+        (
+            "tokens/s",
+            rates,
+            "%{hovertext}<br>tokens/s: %{y:.1f}<extra></extra>",
+            {"color": RUN_TYPE_COLORS["tool"], "line": line},
+            2,
         ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(
-            name="output tokens",
-            x=labels,
-            y=out_tokens,
-            hovertext=hover,
-            hovertemplate=template,
-            marker={"color": RUN_TYPE_COLORS["chat_model"], "line": line},
+        (
+            "time to first token",
+            ttfts,
+            "%{hovertext}<br>time to first token: %{y:.3f} s<extra></extra>",
+            {"color": RUN_TYPE_COLORS["llm"], "line": line},
+            3,
         ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(
-            name="tokens/s",
-            x=labels,
-            y=rates,
-            hovertext=hover,
-            hovertemplate="%{hovertext}<br>tokens/s: %{y:.1f}<extra></extra>",
-            marker={"color": RUN_TYPE_COLORS["tool"], "line": line},
-        ),
-        row=2,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(
-            name="time to first token",
-            x=labels,
-            y=ttfts,
-            hovertext=hover,
-            hovertemplate="%{hovertext}<br>time to first token: %{y:.3f} s<extra></extra>",
-            marker={"color": RUN_TYPE_COLORS["llm"], "line": line},
-        ),
-        row=3,
-        col=1,
-    )
+    ]
+    for name, values, hovertemplate, marker, row in bars:
+        fig.add_trace(
+            go.Bar(name=name, x=labels, y=values, hovertext=hover, hovertemplate=hovertemplate, marker=marker),
+            row=row,
+            col=1,
+        )
     fig.update_layout(
         title=f"{title} ({len(frame)} model runs)",
         barmode="group",

@@ -20,6 +20,7 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+from trace_checks import apply_delta, empty_state, flatten, state_from_snapshot
 
 import nbcallbacks.handler
 from nbcallbacks import NotebookHandler
@@ -39,16 +40,6 @@ def wait_until(predicate, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.005)
-
-
-def flatten(runs: list[Any]) -> list[Any]:
-    out = []
-    stack = list(runs)
-    while stack:
-        run = stack.pop()
-        out.append(run)
-        stack.extend(run.child_runs)
-    return out
 
 
 def long_chain(prep_metadata: dict[str, Any] | None = None) -> Any:
@@ -123,28 +114,14 @@ class PausedStream:
 
 def replay(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Apply messages as the front end's store does: a snapshot replaces the state, a delta applies on its base."""
-    state: dict[str, Any] = {"seq": 0, "cursor": 0, "runs": {}, "text": {}}
+    state = empty_state()
     for message in messages:
         if message["type"] == "snapshot":
-            state = {
-                "seq": message["seq"],
-                "cursor": message["cursor"],
-                "runs": {run["run_id"]: run for run in message["runs"]},
-                "text": {rid: [list(p) for p in pieces] for rid, pieces in message["streams"].items()},
-            }
+            state = state_from_snapshot(message)
             continue
         if message["seq"] <= state["seq"]:
             continue  # already in the snapshot
-        assert message["base"] == state["seq"], "a gap in the delta chain"
-        for run in message["runs"]:
-            if run.get("light"):
-                state["runs"][run["run_id"]].update({k: v for k, v in run.items() if k != "light"})
-            else:
-                state["runs"][run["run_id"]] = run
-        for run_id, pieces in message["tokens"].items():
-            state["text"].setdefault(run_id, []).extend(pieces)
-        state["seq"] = message["seq"]
-        state["cursor"] = message["cursor"]
+        apply_delta(state, message)
     return state
 
 

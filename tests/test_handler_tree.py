@@ -21,21 +21,12 @@ from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
+from trace_checks import flatten
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
 
 TIME_SLACK_S = 0.5  # both handlers stamp the same callback; only scheduling noise separates them
-
-
-def flatten(runs: list[Any]) -> list[Any]:
-    out = []
-    stack = list(runs)
-    while stack:
-        run = stack.pop()
-        out.append(run)
-        stack.extend(run.child_runs)
-    return out
 
 
 def assert_same_tree(h: NotebookHandler, collector: RunCollectorCallbackHandler) -> None:

@@ -21,6 +21,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+from trace_checks import apply_delta, empty_state, flatten
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -29,16 +30,6 @@ MANAGER_LOGGER = "langchain_core.callbacks.manager"
 BATCH_ITEMS = 1_500
 WORKERS = 16
 ASYNC_STREAMS = 300
-
-
-def flatten(runs: list[Any]) -> list[Any]:
-    out = []
-    stack = list(runs)
-    while stack:
-        run = stack.pop()
-        out.append(run)
-        stack.extend(run.child_runs)
-    return out
 
 
 def question_chain() -> Any:
@@ -61,19 +52,10 @@ def capture_sends(h: NotebookHandler) -> list[dict[str, Any]]:
 
 def replay(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Apply delta messages as the front end's store does: each only on top of exactly its base."""
-    state: dict[str, Any] = {"seq": 0, "cursor": 0, "runs": {}, "text": {}}
+    state = empty_state()
     for message in messages:
         assert message["type"] == "delta"
-        assert message["base"] == state["seq"], "a gap in the delta chain"
-        for run in message["runs"]:
-            if run.get("light"):
-                state["runs"][run["run_id"]].update({k: v for k, v in run.items() if k != "light"})
-            else:
-                state["runs"][run["run_id"]] = run
-        for run_id, pieces in message["tokens"].items():
-            state["text"].setdefault(run_id, []).extend(pieces)
-        state["seq"] = message["seq"]
-        state["cursor"] = message["cursor"]
+        apply_delta(state, message)
     return state
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from trace_checks import apply_delta, empty_state, state_from_snapshot
 
 from nbcallbacks import Limits, NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -83,25 +84,11 @@ def start_model(recorder: Recorder, run_id: str, parent: str | None = "root") ->
 
 def replay(messages: list[dict[str, Any]], base_snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
     """Apply messages as the front end's store does: a delta applies only on top of exactly its base."""
-    state: dict[str, Any] = {"seq": 0, "cursor": 0, "runs": {}, "text": {}}
-    if base_snapshot is not None:
-        state["seq"] = base_snapshot["seq"]
-        state["cursor"] = base_snapshot["cursor"]
-        state["runs"] = {run["run_id"]: run for run in base_snapshot["runs"]}
-        state["text"] = {rid: list(pieces) for rid, pieces in base_snapshot["streams"].items()}
+    state = empty_state() if base_snapshot is None else state_from_snapshot(base_snapshot)
     for message in messages:
         if message["type"] != "delta" or message["seq"] <= state["seq"]:
             continue
-        assert message["base"] == state["seq"], "a gap in the delta chain"
-        for run in message["runs"]:
-            if run.get("light"):
-                state["runs"][run["run_id"]].update({k: v for k, v in run.items() if k != "light"})
-            else:
-                state["runs"][run["run_id"]] = run
-        for run_id, pieces in message["tokens"].items():
-            state["text"].setdefault(run_id, []).extend(pieces)
-        state["seq"] = message["seq"]
-        state["cursor"] = message["cursor"]
+        apply_delta(state, message)
     return state
 
 

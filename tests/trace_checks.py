@@ -1,0 +1,49 @@
+"""What several test modules check a trace against: LangChain's run tree flattened, and the front end's state
+rebuilt from the widget's messages the way its store applies them.
+
+Imported by name (``from trace_checks import ...``): pytest's default import mode puts this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def flatten(runs: list[Any]) -> list[Any]:
+    """Every run of LangChain's traced run trees, children included."""
+    out = []
+    stack = list(runs)
+    while stack:
+        run = stack.pop()
+        out.append(run)
+        stack.extend(run.child_runs)
+    return out
+
+
+def empty_state() -> dict[str, Any]:
+    """The front end's state before any message."""
+    return {"seq": 0, "cursor": 0, "runs": {}, "text": {}}
+
+
+def state_from_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The state a snapshot message replaces the front end's state with."""
+    return {
+        "seq": snapshot["seq"],
+        "cursor": snapshot["cursor"],
+        "runs": {run["run_id"]: run for run in snapshot["runs"]},
+        "text": {rid: [list(p) for p in pieces] for rid, pieces in snapshot["streams"].items()},
+    }
+
+
+def apply_delta(state: dict[str, Any], message: dict[str, Any]) -> None:
+    """Apply one delta message to ``state`` in place, only on top of exactly its base."""
+    assert message["base"] == state["seq"], "a gap in the delta chain"
+    for run in message["runs"]:
+        if run.get("light"):
+            state["runs"][run["run_id"]].update({k: v for k, v in run.items() if k != "light"})
+        else:
+            state["runs"][run["run_id"]] = run
+    for run_id, pieces in message["tokens"].items():
+        state["text"].setdefault(run_id, []).extend(pieces)
+    state["seq"] = message["seq"]
+    state["cursor"] = message["cursor"]
