@@ -60,6 +60,77 @@ METRIC_EVENT: Final = "nbcallbacks.metric"
 """Name of the LangChain custom event that ``nbcallbacks.metric`` dispatches."""
 
 
+# The columns of the three DataFrames, name -> pandas dtype. Defined here (stdlib) so that the export and the
+# sinks' records share one list.
+_TEXT: Final = "string"
+_TIME: Final = "datetime64[ns, UTC]"
+_FLOAT: Final = "float64"
+_COUNT: Final = "Int64"
+
+RUN_COLUMNS: dict[str, str] = {
+    "run_id": _TEXT,
+    "parent_run_id": _TEXT,
+    "order": "int64",
+    "name": _TEXT,
+    "run_type": _TEXT,
+    "status": _TEXT,
+    "depth": "int64",
+    "start": _TIME,
+    "end": _TIME,
+    "start_offset_s": _FLOAT,
+    "duration_s": _FLOAT,
+    "ttft_s": _FLOAT,
+    "tokens_per_s": _FLOAT,
+    "input_tokens": _COUNT,
+    "output_tokens": _COUNT,
+    "total_tokens": _COUNT,
+    "streamed_chunks": "int64",
+    "chunks_not_kept": "int64",
+    "model": _TEXT,
+    "error": _TEXT,
+    "error_type": _TEXT,
+    "traceback": _TEXT,
+    "tags": "object",
+    "metadata": "object",
+    "inputs": "object",
+    "outputs": "object",
+    "metrics": "object",
+    "langgraph_node": _TEXT,
+    "langgraph_step": _COUNT,
+    "orphan": "bool",
+    "hidden": "bool",
+    "started": "bool",
+    "abandoned": "bool",
+    "thread": _TEXT,
+}
+"""Column name -> dtype of ``runs_dataframe``."""
+
+EVENT_COLUMNS: dict[str, str] = {
+    "seq": "int64",
+    "time": _TIME,
+    "elapsed_s": _FLOAT,
+    "event": _TEXT,
+    "run_id": _TEXT,
+    "parent_run_id": _TEXT,
+    "name": _TEXT,
+    "run_type": _TEXT,
+    "token": _TEXT,
+    "token_kind": _TEXT,
+    "data": "object",
+    "thread": _TEXT,
+}
+"""Column name -> dtype of ``to_dataframe`` (the event log)."""
+
+METRIC_COLUMNS: dict[str, str] = {
+    "run_id": _TEXT,
+    "name": _TEXT,
+    "value": _FLOAT,
+    "labels": "object",
+    "time": _TIME,
+}
+"""Column name -> dtype of ``metrics_dataframe``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Bounds on what is kept. Counts and timings stay exact past every limit; only bulk text drops.
@@ -172,7 +243,7 @@ class RunRecord:
         return count / duration
 
     def to_row(self, first_start: float) -> dict[str, Any]:
-        """The run as a row of the runs DataFrame (``export.RUN_COLUMNS``, in order); offsets from ``first_start``."""
+        """The run as a row of the runs DataFrame (``RUN_COLUMNS``, in order); offsets from ``first_start``."""
         return {
             "run_id": self.run_id,
             "parent_run_id": self.parent_run_id,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from nbcallbacks.events import EVENT_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
+
 if TYPE_CHECKING:
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.recorder import Recorder
@@ -29,70 +31,6 @@ __all__ = [
 _TEXT = "string"
 _TIME = "datetime64[ns, UTC]"
 _FLOAT = "float64"
-_COUNT = "Int64"
-
-RUN_COLUMNS: dict[str, str] = {
-    "run_id": _TEXT,
-    "parent_run_id": _TEXT,
-    "order": "int64",
-    "name": _TEXT,
-    "run_type": _TEXT,
-    "status": _TEXT,
-    "depth": "int64",
-    "start": _TIME,
-    "end": _TIME,
-    "start_offset_s": _FLOAT,
-    "duration_s": _FLOAT,
-    "ttft_s": _FLOAT,
-    "tokens_per_s": _FLOAT,
-    "input_tokens": _COUNT,
-    "output_tokens": _COUNT,
-    "total_tokens": _COUNT,
-    "streamed_chunks": "int64",
-    "chunks_not_kept": "int64",
-    "model": _TEXT,
-    "error": _TEXT,
-    "error_type": _TEXT,
-    "traceback": _TEXT,
-    "tags": "object",
-    "metadata": "object",
-    "inputs": "object",
-    "outputs": "object",
-    "metrics": "object",
-    "langgraph_node": _TEXT,
-    "langgraph_step": _COUNT,
-    "orphan": "bool",
-    "hidden": "bool",
-    "started": "bool",
-    "abandoned": "bool",
-    "thread": _TEXT,
-}
-"""Column name -> dtype of ``runs_dataframe``."""
-
-EVENT_COLUMNS: dict[str, str] = {
-    "seq": "int64",
-    "time": _TIME,
-    "elapsed_s": _FLOAT,
-    "event": _TEXT,
-    "run_id": _TEXT,
-    "parent_run_id": _TEXT,
-    "name": _TEXT,
-    "run_type": _TEXT,
-    "token": _TEXT,
-    "token_kind": _TEXT,
-    "data": "object",
-    "thread": _TEXT,
-}
-"""Column name -> dtype of ``to_dataframe`` (the event log)."""
-
-METRIC_COLUMNS: dict[str, str] = {
-    "run_id": _TEXT,
-    "name": _TEXT,
-    "value": _FLOAT,
-    "labels": "object",
-    "time": _TIME,
-}
-"""Column name -> dtype of ``metrics_dataframe``."""
 
 
 def _times(seconds: list[float | None]) -> pd.Series:

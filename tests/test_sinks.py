@@ -31,7 +31,6 @@ from langchain_core.runnables import RunnableLambda
 import nbcallbacks
 from nbcallbacks import JSONLSink, LoggingSink, NotebookHandler, Sink, SQLiteSink, history
 from nbcallbacks.demo import DemoChatModel, agent
-from nbcallbacks.export import EVENT_COLUMNS, RUN_COLUMNS
 from nbcallbacks.history import HISTORY_COLUMNS
 from nbcallbacks.sinks import EVENT_FIELDS, RUN_FIELDS, dumps
 from nbcallbacks.sinks.jsonl import _line
@@ -93,12 +92,6 @@ def db_rows(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 # --- records
-
-
-def test_record_fields_are_the_dataframe_columns():
-    assert tuple(EVENT_COLUMNS) == EVENT_FIELDS
-    assert RUN_FIELDS[:-1] == tuple(RUN_COLUMNS)
-    assert RUN_FIELDS[-1] == "first_token"
 
 
 def test_custom_sink_gets_every_event_in_order_with_dataframe_values():

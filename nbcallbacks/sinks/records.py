@@ -10,64 +10,15 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from nbcallbacks.events import SCHEMA_VERSION
+from nbcallbacks.events import EVENT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from nbcallbacks.events import EventRow, RunRecord
 
-EVENT_FIELDS: Final[tuple[str, ...]] = (
-    "seq",
-    "time",
-    "elapsed_s",
-    "event",
-    "run_id",
-    "parent_run_id",
-    "name",
-    "run_type",
-    "token",
-    "token_kind",
-    "data",
-    "thread",
-)
+EVENT_FIELDS: Final[tuple[str, ...]] = tuple(EVENT_COLUMNS)
 """Fields of an event record besides ``kind`` and ``session``: the columns of ``to_dataframe()``."""
 
-RUN_FIELDS: Final[tuple[str, ...]] = (
-    "run_id",
-    "parent_run_id",
-    "order",
-    "name",
-    "run_type",
-    "status",
-    "depth",
-    "start",
-    "end",
-    "start_offset_s",
-    "duration_s",
-    "ttft_s",
-    "tokens_per_s",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "streamed_chunks",
-    "chunks_not_kept",
-    "model",
-    "error",
-    "error_type",
-    "traceback",
-    "tags",
-    "metadata",
-    "inputs",
-    "outputs",
-    "metrics",
-    "langgraph_node",
-    "langgraph_step",
-    "orphan",
-    "hidden",
-    "started",
-    "abandoned",
-    "thread",
-    "first_token",
-)
+RUN_FIELDS: Final[tuple[str, ...]] = (*RUN_COLUMNS, "first_token")
 """Fields of a run record besides ``kind`` and ``session``: the columns of ``runs_dataframe()`` (times as
 seconds since the epoch) and ``first_token``, which makes the record a complete copy of the run."""
 
