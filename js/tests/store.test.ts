@@ -1,52 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { DeltaMsg, Piece, RunWire, Snapshot, Totals } from "../src/protocol";
-import { type Change, emptyChange, mergeChange, TraceStore } from "../src/store";
+import { type Change, EMPTY_TOTALS, emptyChange, mergeChange, TraceStore } from "../src/store";
+import { runWire } from "./fixtures";
 
-const totals: Totals = {
-  runs: 0,
-  running: 0,
-  errors: 0,
-  tokens: 0,
-  tokens_dropped: 0,
-  handler_errors: 0,
-  dropped_events: 0,
-};
+const totals: Totals = EMPTY_TOTALS;
 
 function wire(run_id: string, order: number, over: Partial<RunWire> = {}): RunWire {
-  return {
-    run_id,
-    parent_run_id: null,
-    order,
-    name: run_id,
-    run_type: "chat_model",
-    status: "running",
-    depth: 0,
-    orphan: false,
-    hidden: false,
-    started: true,
-    abandoned: false,
-    start: 1,
-    end: null,
-    first_token: null,
-    token_count: 0,
-    tokens_dropped: 0,
-    input_tokens: null,
-    output_tokens: null,
-    total_tokens: null,
-    model: null,
-    langgraph_node: null,
-    langgraph_step: null,
-    tags: [],
-    metadata: null,
-    inputs: null,
-    outputs: null,
-    error: null,
-    error_type: null,
-    traceback: null,
-    metrics: {},
-    thread: "",
-    ...over,
-  };
+  return runWire({ run_id, order, name: run_id, run_type: "chat_model", status: "running", start: 1, end: null, ...over });
 }
 
 function delta(base: number, seq: number, over: Partial<DeltaMsg> = {}): DeltaMsg {

@@ -1,43 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { compareValues, groupRows, percentile, sortRows, type TimingRow, timingRow } from "../src/table-data";
-import type { RunWire } from "../src/protocol";
+import { runWire } from "./fixtures";
 
-function wire(over: Partial<RunWire>): RunWire {
-  return {
-    run_id: "r",
-    parent_run_id: null,
-    order: 0,
-    name: "n",
-    run_type: "chain",
-    status: "ok",
-    depth: 0,
-    orphan: false,
-    hidden: false,
-    started: true,
-    abandoned: false,
-    start: 100,
-    end: 101,
-    first_token: null,
-    token_count: 0,
-    tokens_dropped: 0,
-    input_tokens: null,
-    output_tokens: null,
-    total_tokens: null,
-    model: null,
-    langgraph_node: null,
-    langgraph_step: null,
-    tags: [],
-    metadata: null,
-    inputs: null,
-    outputs: null,
-    error: null,
-    error_type: null,
-    traceback: null,
-    metrics: {},
-    thread: "",
-    ...over,
-  };
-}
 
 const row = (id: string, order: number, name: string, d: number | null): TimingRow => ({
   id,
@@ -55,7 +19,7 @@ const row = (id: string, order: number, name: string, d: number | null): TimingR
 
 describe("timingRow", () => {
   it("computes offsets and rates from a run", () => {
-    const r = timingRow(wire({ start: 102, end: 104, first_token: 102.5, token_count: 8, input_tokens: 3 }), 100);
+    const r = timingRow(runWire({ start: 102, end: 104, first_token: 102.5, token_count: 8, input_tokens: 3 }), 100);
     expect(r.start).toBe(2);
     expect(r.duration).toBe(2);
     expect(r.ttft).toBe(0.5);

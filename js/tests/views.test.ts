@@ -4,52 +4,14 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../src/index";
 import type { DeltaMsg, Piece, RunWire, Snapshot, Totals } from "../src/protocol";
+import { EMPTY_TOTALS } from "../src/store";
+import { runWire } from "./fixtures";
 
-const totals: Totals = {
-  runs: 0,
-  running: 0,
-  errors: 0,
-  tokens: 0,
-  tokens_dropped: 0,
-  handler_errors: 0,
-  dropped_events: 0,
-};
+const totals: Totals = EMPTY_TOTALS;
 
 function wire(run_id: string, order: number, over: Partial<RunWire> = {}): RunWire {
-  return {
-    run_id,
-    parent_run_id: null,
-    order,
-    name: run_id,
-    run_type: "chain",
-    status: "ok",
-    depth: 0,
-    orphan: false,
-    hidden: false,
-    started: true,
-    abandoned: false,
-    start: 1000 + order,
-    end: 1000 + order + 0.5 + (order % 7),
-    first_token: null,
-    token_count: 0,
-    tokens_dropped: 0,
-    input_tokens: null,
-    output_tokens: null,
-    total_tokens: null,
-    model: null,
-    langgraph_node: null,
-    langgraph_step: null,
-    tags: [],
-    metadata: null,
-    inputs: { q: order },
-    outputs: null,
-    error: null,
-    error_type: null,
-    traceback: null,
-    metrics: {},
-    thread: "",
-    ...over,
-  };
+  const start = 1000 + order;
+  return runWire({ run_id, order, name: run_id, start, end: start + 0.5 + (order % 7), inputs: { q: order }, ...over });
 }
 
 function snapshot(seq: number, runs: RunWire[], streams: Record<string, Piece[]> = {}): Snapshot {
