@@ -171,6 +171,8 @@ class Recorder:
         )
         self._runs[key] = run
         self._run_list.append(run)
+        if self._first_time is None:  # a token met before any start is the first event: keep elapsed_s >= 0
+            self._first_time = now
         self._run_index[run.run_id] = run.order
         self._running += 1
         return run

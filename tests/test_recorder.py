@@ -221,3 +221,15 @@ def test_mark_abandoned_flags_running_runs_only() -> None:
     assert runs["stuck"].abandoned
     assert not runs["done"].abandoned
     assert rec.mark_abandoned() == 0
+
+
+def test_a_token_before_any_start_is_the_origin_of_elapsed_time() -> None:
+    from nbcallbacks.export import events_dataframe
+
+    rec = Recorder()
+    run, other = _ids(2)
+    rec.token(run, None, "early", 0)
+    rec.start_run(other, None, event="chain_start", name="later", run_type="chain")
+    assert rec.first_time == rec.events()[0].time
+    assert events_dataframe(rec)["elapsed_s"].tolist()[0] == 0.0
+    assert (events_dataframe(rec)["elapsed_s"] >= 0).all()
