@@ -146,6 +146,18 @@ def wait_tree_rows(view: Any, count: int) -> list[dict[str, Any]]:
     return tree_rows(view)
 
 
+def displayed_then_run(page: LabPage, name: str, cell: str) -> tuple[Any, Any]:
+    """A notebook of SETUP (which displays the handler) and ``cell``; run both; the view and what ``cell`` printed."""
+    page.new_notebook(name, [SETUP, cell])
+    page.run_cell(0)
+    view = root(page)
+    view.wait_for()
+    page.run_cell(1)
+    facts = last_json(page, 1)
+    wait_runs(view, facts["run_count"])
+    return view, facts
+
+
 def stream_blocks(view: Any) -> list[dict[str, str]]:
     """The stream panel's model-run blocks: run id and streamed text."""
     return list(
@@ -337,13 +349,7 @@ print(json.dumps(facts()))
 
 
 def test_untrusted_text_is_shown_as_text_and_bidi_isolated(lab_page):
-    lab_page.new_notebook("inject.ipynb", [SETUP, INJECTION])
-    lab_page.run_cell(0)
-    view = root(lab_page)
-    view.wait_for()
-    lab_page.run_cell(1)
-    facts = last_json(lab_page, 1)
-    wait_runs(view, facts["run_count"])
+    view, facts = displayed_then_run(lab_page, "inject.ipynb", INJECTION)
     (root_id,) = facts["roots"]
 
     blocks = stream_blocks(view)
@@ -527,13 +533,7 @@ print(json.dumps({**facts(), "failure": failure}))
 
 
 def test_a_model_failing_mid_stream_shows_its_partial_text_and_its_error(lab_page):
-    lab_page.new_notebook("failure.ipynb", [SETUP, FAILING_MODEL])
-    lab_page.run_cell(0)
-    view = root(lab_page)
-    view.wait_for()
-    lab_page.run_cell(1)
-    facts = last_json(lab_page, 1)
-    wait_runs(view, facts["run_count"])
+    view, facts = displayed_then_run(lab_page, "failure.ipynb", FAILING_MODEL)
     (run,) = facts["runs"]
 
     (block,) = stream_blocks(view)
