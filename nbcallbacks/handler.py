@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import decimal
+import functools
 import logging
 import numbers
 import re
 import weakref
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, cast
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
@@ -26,7 +27,7 @@ from nbcallbacks.recorder import Recorder
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from uuid import UUID
 
     import pandas as pd
@@ -43,6 +44,8 @@ __all__ = ["NotebookHandler", "ametric", "metric", "trace"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
+
+_P = ParamSpec("_P")
 
 _TEXT, _TOOL_CALL, _REASONING = 0, 1, 2
 _BLOCK_KIND = {
@@ -99,6 +102,24 @@ def _attr(obj: Any, name: str) -> Any:
         return getattr(obj, name, None)
     except Exception:  # noqa: BLE001 - legacy payloads may be any object
         return None
+
+
+def _never_raises(method: Callable[_P, None]) -> Callable[_P, None]:
+    """Wrap a callback so that a failure in it is counted and shown, never raised into the user's chain.
+
+    (``on_llm_new_token``, the per-token path, does the same inline to save the extra call.)
+    """
+    where = method.__name__
+
+    @functools.wraps(method)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            handler = cast("NotebookHandler", args[0])  # the method's self
+            handler._failed(where, exc)  # noqa: SLF001 - the handler's own bookkeeping
+
+    return guarded
 
 
 def _run_name(name: str | None, serialized: dict[str, Any] | None, default: str = "Unnamed") -> str:
@@ -274,6 +295,7 @@ class NotebookHandler(BaseCallbackHandler):
             hidden=bool(tags) and "langsmith:hidden" in tags,  # type: ignore[operator]
         )
 
+    @_never_raises
     def on_chain_start(  # noqa: PLR0913 - LangChain's signature
         self,
         serialized: dict[str, Any],
@@ -286,13 +308,11 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a chain (or prompt/parser, by ``run_type``) start."""
-        try:
-            run_type = kwargs.get("run_type") or "chain"
-            name = _run_name(kwargs.get("name"), serialized)
-            self._start("chain_start", run_type, name, inputs, run_id, parent_run_id, tags, metadata)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_chain_start", exc)
+        run_type = kwargs.get("run_type") or "chain"
+        name = _run_name(kwargs.get("name"), serialized)
+        self._start("chain_start", run_type, name, inputs, run_id, parent_run_id, tags, metadata)
 
+    @_never_raises
     def on_llm_start(  # noqa: PLR0913 - LangChain's signature
         self,
         serialized: dict[str, Any],
@@ -305,13 +325,11 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a (text) LLM call start."""
-        try:
-            name = _run_name(kwargs.get("name"), serialized)
-            model = _model_name(kwargs.get("invocation_params"), metadata)
-            self._start("llm_start", "llm", name, {"prompts": prompts}, run_id, parent_run_id, tags, metadata, model)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_llm_start", exc)
+        name = _run_name(kwargs.get("name"), serialized)
+        model = _model_name(kwargs.get("invocation_params"), metadata)
+        self._start("llm_start", "llm", name, {"prompts": prompts}, run_id, parent_run_id, tags, metadata, model)
 
+    @_never_raises
     def on_chat_model_start(  # noqa: PLR0913 - LangChain's signature
         self,
         serialized: dict[str, Any],
@@ -324,14 +342,12 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a chat model call start (implemented, so LangChain does not fall back to ``on_llm_start``)."""
-        try:
-            name = _run_name(kwargs.get("name"), serialized)
-            model = _model_name(kwargs.get("invocation_params"), metadata)
-            inputs = {"messages": messages[0] if len(messages) == 1 else messages}
-            self._start("chat_model_start", "chat_model", name, inputs, run_id, parent_run_id, tags, metadata, model)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_chat_model_start", exc)
+        name = _run_name(kwargs.get("name"), serialized)
+        model = _model_name(kwargs.get("invocation_params"), metadata)
+        inputs = {"messages": messages[0] if len(messages) == 1 else messages}
+        self._start("chat_model_start", "chat_model", name, inputs, run_id, parent_run_id, tags, metadata, model)
 
+    @_never_raises
     def on_tool_start(  # noqa: PLR0913 - LangChain's signature
         self,
         serialized: dict[str, Any],
@@ -345,13 +361,11 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a tool call start (structured ``inputs`` when LangChain gives them, else ``input_str``)."""
-        try:
-            name = _run_name(kwargs.get("name"), serialized)
-            payload: Any = inputs if inputs is not None else input_str
-            self._start("tool_start", "tool", name, payload, run_id, parent_run_id, tags, metadata)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_tool_start", exc)
+        name = _run_name(kwargs.get("name"), serialized)
+        payload: Any = inputs if inputs is not None else input_str
+        self._start("tool_start", "tool", name, payload, run_id, parent_run_id, tags, metadata)
 
+    @_never_raises
     def on_retriever_start(  # noqa: PLR0913 - LangChain's signature
         self,
         serialized: dict[str, Any],
@@ -364,11 +378,8 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a retriever start."""
-        try:
-            name = _run_name(kwargs.get("name"), serialized, "Retriever")
-            self._start("retriever_start", "retriever", name, {"query": query}, run_id, parent_run_id, tags, metadata)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_retriever_start", exc)
+        name = _run_name(kwargs.get("name"), serialized, "Retriever")
+        self._start("retriever_start", "retriever", name, {"query": query}, run_id, parent_run_id, tags, metadata)
 
     # --- tokens (the hot path)
 
@@ -429,6 +440,7 @@ class NotebookHandler(BaseCallbackHandler):
         for kind, texts in by_kind.items():
             self.recorder.token(run_id, parent_run_id, _clean("".join(texts)), kind)
 
+    @_never_raises
     def on_stream_event(
         self,
         event: Any,
@@ -438,13 +450,10 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a content delta of the v2 streaming protocol (it replaces ``on_llm_new_token`` there)."""
-        try:
-            if isinstance(event, dict) and event.get("event") == "content-block-delta":
-                delta = event.get("delta")
-                if isinstance(delta, dict):
-                    self._block_token([delta], run_id, parent_run_id)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_stream_event", exc)
+        if isinstance(event, dict) and event.get("event") == "content-block-delta":
+            delta = event.get("delta")
+            if isinstance(delta, dict):
+                self._block_token([delta], run_id, parent_run_id)
 
     # --- ends
 
@@ -468,6 +477,7 @@ class NotebookHandler(BaseCallbackHandler):
             inputs=None if inputs is None else self._preview(inputs),
         )
 
+    @_never_raises
     def on_chain_end(
         self,
         outputs: dict[str, Any],
@@ -477,11 +487,9 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a chain's end (a streamed chain gets its real ``inputs`` only here)."""
-        try:
-            self._end("chain_end", "chain", outputs, run_id, parent_run_id, kwargs.get("inputs"))
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_chain_end", exc)
+        self._end("chain_end", "chain", outputs, run_id, parent_run_id, kwargs.get("inputs"))
 
+    @_never_raises
     def on_llm_end(
         self,
         response: LLMResult,
@@ -491,22 +499,20 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a model call's end with its token usage (``usage_metadata``, never summed from chunks)."""
-        try:
-            usage, model = _usage(response)
-            snapshot = self._preview(_generations_preview(response))
-            self.recorder.end_run(
-                run_id,
-                parent_run_id,
-                event="llm_end",
-                run_type="llm",
-                outputs=snapshot,
-                data=snapshot,
-                usage=usage,
-                model=None if model is None else _text(model),
-            )
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_llm_end", exc)
+        usage, model = _usage(response)
+        snapshot = self._preview(_generations_preview(response))
+        self.recorder.end_run(
+            run_id,
+            parent_run_id,
+            event="llm_end",
+            run_type="llm",
+            outputs=snapshot,
+            data=snapshot,
+            usage=usage,
+            model=None if model is None else _text(model),
+        )
 
+    @_never_raises
     def on_tool_end(
         self,
         output: Any,
@@ -516,11 +522,9 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a tool's end."""
-        try:
-            self._end("tool_end", "tool", output, run_id, parent_run_id)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_tool_end", exc)
+        self._end("tool_end", "tool", output, run_id, parent_run_id)
 
+    @_never_raises
     def on_retriever_end(
         self,
         documents: Sequence[Document],
@@ -530,10 +534,7 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a retriever's end with its documents."""
-        try:
-            self._end("retriever_end", "retriever", {"documents": documents}, run_id, parent_run_id)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_retriever_end", exc)
+        self._end("retriever_end", "retriever", {"documents": documents}, run_id, parent_run_id)
 
     # --- errors
 
@@ -564,6 +565,7 @@ class NotebookHandler(BaseCallbackHandler):
             inputs=None if inputs is None else self._preview(inputs),
         )
 
+    @_never_raises
     def on_chain_error(
         self,
         error: BaseException,
@@ -573,11 +575,9 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a chain's failure (a LangGraph interrupt is recorded as ``interrupted``)."""
-        try:
-            self._error("chain_error", "chain", error, run_id, parent_run_id, inputs=kwargs.get("inputs"))
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_chain_error", exc)
+        self._error("chain_error", "chain", error, run_id, parent_run_id, inputs=kwargs.get("inputs"))
 
+    @_never_raises
     def on_llm_error(
         self,
         error: BaseException,
@@ -587,13 +587,11 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a model call's failure, with the partial output LangChain passes along."""
-        try:
-            response = kwargs.get("response")
-            partial = _generations_preview(response) if response is not None else None
-            self._error("llm_error", "llm", error, run_id, parent_run_id, partial)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_llm_error", exc)
+        response = kwargs.get("response")
+        partial = _generations_preview(response) if response is not None else None
+        self._error("llm_error", "llm", error, run_id, parent_run_id, partial)
 
+    @_never_raises
     def on_tool_error(
         self,
         error: BaseException,
@@ -603,11 +601,9 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a tool's failure."""
-        try:
-            self._error("tool_error", "tool", error, run_id, parent_run_id)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_tool_error", exc)
+        self._error("tool_error", "tool", error, run_id, parent_run_id)
 
+    @_never_raises
     def on_retriever_error(
         self,
         error: BaseException,
@@ -617,13 +613,11 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a retriever's failure."""
-        try:
-            self._error("retriever_error", "retriever", error, run_id, parent_run_id)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_retriever_error", exc)
+        self._error("retriever_error", "retriever", error, run_id, parent_run_id)
 
     # --- events that do not change a run
 
+    @_never_raises
     def on_custom_event(
         self,
         name: str,
@@ -635,15 +629,10 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a custom event on its enclosing run; ``nbcallbacks.metric`` events become run metrics."""
-        try:
-            if name == METRIC_EVENT and isinstance(data, dict):
-                self._metric(run_id, data)
-                return
-            self.recorder.event(
-                run_id, None, event="custom_event", data={"name": _text(name), "data": self._preview(data)}
-            )
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_custom_event", exc)
+        if name == METRIC_EVENT and isinstance(data, dict):
+            self._metric(run_id, data)
+            return
+        self.recorder.event(run_id, None, event="custom_event", data={"name": _text(name), "data": self._preview(data)})
 
     def _metric(self, run_id: UUID, data: dict[str, Any]) -> None:
         name = _text(data.get("name"))
@@ -655,6 +644,7 @@ class NotebookHandler(BaseCallbackHandler):
             number = float("nan")
         self.recorder.metric(run_id, name, number, {"name": name, "value": shown, "labels": self._preview(labels)})
 
+    @_never_raises
     def on_text(
         self,
         text: str,
@@ -664,11 +654,9 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record text printed by a legacy chain."""
-        try:
-            self.recorder.event(run_id, parent_run_id, event="text", data={"text": self._preview(text)})
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_text", exc)
+        self.recorder.event(run_id, parent_run_id, event="text", data={"text": self._preview(text)})
 
+    @_never_raises
     def on_retry(
         self,
         retry_state: RetryCallState,
@@ -678,17 +666,15 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a retry attempt (emitted by legacy retrying code)."""
-        try:
-            outcome = _attr(retry_state, "outcome")
-            failed = outcome is not None and _attr(outcome, "failed") is True
-            data = {
-                "attempt": self._preview(_attr(retry_state, "attempt_number")),
-                "error": self._preview(outcome.exception()) if failed and outcome is not None else None,
-            }
-            self.recorder.event(run_id, parent_run_id, event="retry", data=data)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_retry", exc)
+        outcome = _attr(retry_state, "outcome")
+        failed = outcome is not None and _attr(outcome, "failed") is True
+        data = {
+            "attempt": self._preview(_attr(retry_state, "attempt_number")),
+            "error": self._preview(outcome.exception()) if failed and outcome is not None else None,
+        }
+        self.recorder.event(run_id, parent_run_id, event="retry", data=data)
 
+    @_never_raises
     def on_agent_action(
         self,
         action: AgentAction,
@@ -698,16 +684,14 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a legacy agent's chosen action."""
-        try:
-            data = {
-                "tool": self._preview(_attr(action, "tool")),
-                "tool_input": self._preview(_attr(action, "tool_input")),
-                "log": self._preview(_attr(action, "log")),
-            }
-            self.recorder.event(run_id, parent_run_id, event="agent_action", data=data)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_agent_action", exc)
+        data = {
+            "tool": self._preview(_attr(action, "tool")),
+            "tool_input": self._preview(_attr(action, "tool_input")),
+            "log": self._preview(_attr(action, "log")),
+        }
+        self.recorder.event(run_id, parent_run_id, event="agent_action", data=data)
 
+    @_never_raises
     def on_agent_finish(
         self,
         finish: AgentFinish,
@@ -717,14 +701,11 @@ class NotebookHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a legacy agent's final answer."""
-        try:
-            data = {
-                "return_values": self._preview(_attr(finish, "return_values")),
-                "log": self._preview(_attr(finish, "log")),
-            }
-            self.recorder.event(run_id, parent_run_id, event="agent_finish", data=data)
-        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
-            self._failed("on_agent_finish", exc)
+        data = {
+            "return_values": self._preview(_attr(finish, "return_values")),
+            "log": self._preview(_attr(finish, "log")),
+        }
+        self.recorder.event(run_id, parent_run_id, event="agent_finish", data=data)
 
     # --- consumers
 
