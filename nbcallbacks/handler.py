@@ -126,12 +126,15 @@ def _run_name(name: str | None, serialized: dict[str, Any] | None, default: str 
     """The name LangChain's own tracer gives a run: ``name``, else ``serialized`` name or class, else default."""
     if name:
         return _text(name)
-    if serialized:
-        if serialized.get("name"):
-            return _text(serialized["name"])
-        ids = serialized.get("id")
-        if isinstance(ids, list) and ids:
-            return _text(ids[-1])
+    try:  # ``serialized`` comes from the user's objects: a dict or list subclass may lie or raise
+        if serialized:
+            if serialized.get("name"):
+                return _text(serialized["name"])
+            ids = serialized.get("id")
+            if isinstance(ids, list) and ids:
+                return _text(ids[-1])
+    except Exception:  # an unreadable serialized form costs the name, not the run
+        logger.debug("unreadable serialized form", exc_info=True)
     return default
 
 
@@ -154,19 +157,19 @@ def _usage(response: Any) -> tuple[tuple[int | None, int | None, int | None] | N
     """Token usage and model name of an ``LLMResult``: ``usage_metadata`` of the final messages, never chunk sums."""
     inputs = outputs = total = None
     model = None
-    for generations in getattr(response, "generations", None) or []:
+    for generations in _attr(response, "generations") or []:
         for generation in generations[:1]:
-            message = getattr(generation, "message", None)
-            usage = getattr(message, "usage_metadata", None)
+            message = _attr(generation, "message")
+            usage = _attr(message, "usage_metadata")
             if isinstance(usage, dict):
                 inputs = (inputs or 0) + int(usage.get("input_tokens") or 0)
                 outputs = (outputs or 0) + int(usage.get("output_tokens") or 0)
                 total = (total or 0) + int(usage.get("total_tokens") or 0)
-            metadata = getattr(message, "response_metadata", None)
+            metadata = _attr(message, "response_metadata")
             if not model and isinstance(metadata, dict):
                 model = metadata.get("model_name") or metadata.get("model")
     if inputs is None:
-        llm_output = getattr(response, "llm_output", None)
+        llm_output = _attr(response, "llm_output")
         token_usage = llm_output.get("token_usage") if isinstance(llm_output, dict) else None
         if isinstance(token_usage, dict):
             inputs = _token_count(token_usage.get("prompt_tokens"))
@@ -182,10 +185,11 @@ def _usage(response: Any) -> tuple[tuple[int | None, int | None, int | None] | N
 def _generations_preview(response: Any) -> Any:
     """What a model run produced: its final message(s) or text(s)."""
     outputs = []
-    for generations in getattr(response, "generations", None) or []:
+    for generations in _attr(response, "generations") or []:
         for generation in generations:
-            message = getattr(generation, "message", None)
-            outputs.append(message if message is not None else getattr(generation, "text", generation))
+            message = _attr(generation, "message")
+            text = _attr(generation, "text") if message is None else None
+            outputs.append(message if message is not None else (text if text is not None else generation))
     return outputs[0] if len(outputs) == 1 else outputs
 
 
@@ -406,16 +410,16 @@ class NotebookHandler(BaseCallbackHandler):
 
     def _empty_token(self, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
         """An empty text token: a tool-call fragment, reasoning in ``additional_kwargs``, or a closing chunk."""
-        message = getattr(chunk, "message", None)
+        message = _attr(chunk, "message")
         pieces = []
-        for call in getattr(message, "tool_call_chunks", None) or []:
+        for call in _attr(message, "tool_call_chunks") or []:
             args = call.get("args") or ""
             name = call.get("name")
             pieces.append(f"{name} {args}" if name else args)
         if pieces:
             self.recorder.token(run_id, parent_run_id, _clean("".join(pieces)), _TOOL_CALL)
             return
-        extra = getattr(message, "additional_kwargs", None)
+        extra = _attr(message, "additional_kwargs")
         reasoning = extra.get("reasoning_content") if isinstance(extra, dict) else None
         if isinstance(reasoning, str) and reasoning:
             self.recorder.token(run_id, parent_run_id, _clean(reasoning), _REASONING)
