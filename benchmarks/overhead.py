@@ -141,7 +141,7 @@ def memory() -> None:
         pass
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    tokens = h.recorder.runs()[0].token_count
+    tokens = h.recorder.runs()[0].streamed_chunks
     print("Memory (tracemalloc, the handler kept alive; includes the kept token strings themselves):")
     print(
         f"  {tokens:,}-token stream: {(after - before) / 1e6:6.2f} MB, "

@@ -84,16 +84,16 @@ def run_batch(items: int, handler: NotebookHandler) -> None:
 def stream_counts(handler: NotebookHandler) -> str:
     recorder = handler.recorder
     model = next(run for run in recorder.runs() if run.run_type == "chat_model")
-    kept = model.token_count - model.tokens_dropped
+    kept = model.streamed_chunks - model.chunks_not_kept
     return (
-        f"chunks {model.token_count:,} (text kept {kept:,}); events {recorder.event_count:,} "
+        f"chunks {model.streamed_chunks:,} (text kept {kept:,}); events {recorder.event_count:,} "
         f"(kept {recorder.event_count - recorder.dropped_events:,})"
     )
 
 
 def batch_counts(handler: NotebookHandler) -> str:
     recorder = handler.recorder
-    chunks = sum(run.token_count for run in recorder.runs())
+    chunks = sum(run.streamed_chunks for run in recorder.runs())
     return (
         f"runs {recorder.run_count:,}; chunks {chunks:,}; events {recorder.event_count:,} "
         f"(kept {recorder.event_count - recorder.dropped_events:,})"

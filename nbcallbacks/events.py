@@ -1,26 +1,14 @@
-"""The records nbcallbacks keeps: runs, events, limits, and the wire schema version.
+"""The records nbcallbacks keeps: runs, events, limits, handler errors, and what changed (``Delta``).
 
-Standard library only. The recorder fills these; the widget, the DataFrames and the sinks read them.
+Standard library only. The recorder fills these; the widget, the DataFrames and the sinks read them. The fields
+and their names everywhere else are defined by the field table in ``nbcallbacks.schema``.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
-
-SCHEMA_VERSION: Final = 1
-"""Version of the run/event dictionaries sent to the front end and written by sinks."""
-
-RunType = Literal["chain", "llm", "chat_model", "tool", "retriever", "prompt", "parser"]
-RUN_TYPES: Final[tuple[str, ...]] = (
-    "chain",
-    "llm",
-    "chat_model",
-    "tool",
-    "retriever",
-    "prompt",
-    "parser",
-)
 
 Status = Literal["running", "ok", "error", "interrupted"]
 
@@ -58,77 +46,6 @@ TOKEN_EVENT_CODE: Final = EVENT_CODE["llm_new_token"]
 
 METRIC_EVENT: Final = "nbcallbacks.metric"
 """Name of the LangChain custom event that ``nbcallbacks.metric`` dispatches."""
-
-
-# The columns of the three DataFrames, name -> pandas dtype. Defined here (stdlib) so that the export and the
-# sinks' records share one list.
-_TEXT: Final = "string"
-_TIME: Final = "datetime64[ns, UTC]"
-_FLOAT: Final = "float64"
-_COUNT: Final = "Int64"
-
-RUN_COLUMNS: dict[str, str] = {
-    "run_id": _TEXT,
-    "parent_run_id": _TEXT,
-    "order": "int64",
-    "name": _TEXT,
-    "run_type": _TEXT,
-    "status": _TEXT,
-    "depth": "int64",
-    "start": _TIME,
-    "end": _TIME,
-    "start_offset_s": _FLOAT,
-    "duration_s": _FLOAT,
-    "ttft_s": _FLOAT,
-    "tokens_per_s": _FLOAT,
-    "input_tokens": _COUNT,
-    "output_tokens": _COUNT,
-    "total_tokens": _COUNT,
-    "streamed_chunks": "int64",
-    "chunks_not_kept": "int64",
-    "model": _TEXT,
-    "error": _TEXT,
-    "error_type": _TEXT,
-    "traceback": _TEXT,
-    "tags": "object",
-    "metadata": "object",
-    "inputs": "object",
-    "outputs": "object",
-    "metrics": "object",
-    "langgraph_node": _TEXT,
-    "langgraph_step": _COUNT,
-    "orphan": "bool",
-    "hidden": "bool",
-    "started": "bool",
-    "abandoned": "bool",
-    "thread": _TEXT,
-}
-"""Column name -> dtype of ``runs_dataframe``."""
-
-EVENT_COLUMNS: dict[str, str] = {
-    "seq": "int64",
-    "time": _TIME,
-    "elapsed_s": _FLOAT,
-    "event": _TEXT,
-    "run_id": _TEXT,
-    "parent_run_id": _TEXT,
-    "name": _TEXT,
-    "run_type": _TEXT,
-    "token": _TEXT,
-    "token_kind": _TEXT,
-    "data": "object",
-    "thread": _TEXT,
-}
-"""Column name -> dtype of ``to_dataframe`` (the event log)."""
-
-METRIC_COLUMNS: dict[str, str] = {
-    "run_id": _TEXT,
-    "name": _TEXT,
-    "value": _FLOAT,
-    "labels": "object",
-    "time": _TIME,
-}
-"""Column name -> dtype of ``metrics_dataframe``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,23 +99,24 @@ class RunRecord:
     run_type: str
     start: float
     status: Status = "running"
-    depth: int = 0
-    orphan: bool = False
-    """The run names a parent the recorder never saw; it is shown as a root."""
     hidden: bool = False
     """Tagged ``langsmith:hidden`` (internal plumbing)."""
     started: bool = True
     """False when the recorder met the run first through an end, error or token event."""
     end: float | None = None
     first_token: float | None = None
-    token_count: int = 0
+    streamed_chunks: int = 0
     """Streamed chunks received (not model tokens)."""
-    tokens_dropped: int = 0
+    chunks_not_kept: int = 0
     """Streamed chunks whose text was not kept because of ``Limits.max_tokens_per_run``."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
     model: str | None = None
+    provider: str | None = None
     langgraph_node: str | None = None
     langgraph_step: int | None = None
     tags: list[str] = field(default_factory=list)
@@ -232,90 +150,39 @@ class RunRecord:
         return self.first_token - self.start
 
     @property
+    def token_count(self) -> int:
+        """Deprecated name of ``streamed_chunks`` (one name per field since schema 2)."""
+        warnings.warn("RunRecord.token_count is deprecated: use streamed_chunks", DeprecationWarning, stacklevel=2)
+        return self.streamed_chunks
+
+    @property
+    def tokens_dropped(self) -> int:
+        """Deprecated name of ``chunks_not_kept`` (one name per field since schema 2)."""
+        warnings.warn("RunRecord.tokens_dropped is deprecated: use chunks_not_kept", DeprecationWarning, stacklevel=2)
+        return self.chunks_not_kept
+
+    @property
     def tokens_per_s(self) -> float | None:
         """Output tokens (from usage, else streamed chunks) per second of latency."""
         duration = self.duration
         count = self.output_tokens if self.output_tokens is not None else None
-        if count is None and self.token_count:
-            count = self.token_count
+        if count is None and self.streamed_chunks:
+            count = self.streamed_chunks
         if duration is None or duration <= 0 or count is None:
             return None
         return count / duration
 
-    def to_row(self, first_start: float) -> dict[str, Any]:
-        """The run as a row of the runs DataFrame (``RUN_COLUMNS``, in order); offsets from ``first_start``."""
-        return {
-            "run_id": self.run_id,
-            "parent_run_id": self.parent_run_id,
-            "order": self.order,
-            "name": self.name,
-            "run_type": self.run_type,
-            "status": self.status,
-            "depth": self.depth,
-            "start": self.start,
-            "end": self.end,
-            "start_offset_s": self.start - first_start,
-            "duration_s": self.duration,
-            "ttft_s": self.ttft,
-            "tokens_per_s": self.tokens_per_s,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-            "streamed_chunks": self.token_count,
-            "chunks_not_kept": self.tokens_dropped,
-            "model": self.model,
-            "error": self.error,
-            "error_type": self.error_type,
-            "traceback": self.traceback,
-            "tags": list(self.tags),
-            "metadata": self.metadata,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
-            "metrics": dict(self.metrics),
-            "langgraph_node": self.langgraph_node,
-            "langgraph_step": self.langgraph_step,
-            "orphan": self.orphan,
-            "hidden": self.hidden,
-            "started": self.started,
-            "abandoned": self.abandoned,
-            "thread": self.thread,
-        }
 
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON-able dictionary sent to the front end and to sinks (schema ``SCHEMA_VERSION``)."""
-        return {
-            "run_id": self.run_id,
-            "parent_run_id": self.parent_run_id,
-            "order": self.order,
-            "name": self.name,
-            "run_type": self.run_type,
-            "status": self.status,
-            "depth": self.depth,
-            "orphan": self.orphan,
-            "hidden": self.hidden,
-            "started": self.started,
-            "abandoned": self.abandoned,
-            "start": self.start,
-            "end": self.end,
-            "first_token": self.first_token,
-            "token_count": self.token_count,
-            "tokens_dropped": self.tokens_dropped,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-            "model": self.model,
-            "langgraph_node": self.langgraph_node,
-            "langgraph_step": self.langgraph_step,
-            "tags": list(self.tags),
-            "metadata": self.metadata,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
-            "error": self.error,
-            "error_type": self.error_type,
-            "traceback": self.traceback,
-            "metrics": dict(self.metrics),
-            "thread": self.thread,
-        }
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage a model reported (``usage_metadata``); ``None`` where it did not say."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,8 +219,7 @@ class Delta:
     Attributes:
         cursor: pass this back to read the next delta.
         events: events appended since the cursor, in order (token events included).
-        runs: the runs touched since the cursor, as wire dictionaries (``RunRecord.to_wire``), in start
-            order.
+        runs: copies of the runs touched since the cursor, in start order.
         tokens: per run id, the newly streamed text as ``[kind, text]`` pieces, adjacent same-kind merged.
         dropped_events: events that left the bounded log before this consumer read them.
         handler_errors: handler errors recorded since the cursor.
@@ -362,9 +228,33 @@ class Delta:
 
     cursor: int
     events: list[EventRow]
-    runs: list[dict[str, Any]]
+    runs: list[RunRecord]
     tokens: dict[str, list[list[str]]]
     dropped_events: int
     handler_errors: list[HandlerError]
     token_only_runs: set[str] = field(default_factory=set)
     """Run ids whose only events since the cursor were streamed tokens (empty when events were dropped)."""
+
+
+# The DataFrame columns, for code that imported them from here (defined by the field table).
+from nbcallbacks.schema import EVENT_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION  # noqa: E402
+
+__all__ = [
+    "EVENT_CODE",
+    "EVENT_COLUMNS",
+    "EVENT_NAMES",
+    "METRIC_COLUMNS",
+    "METRIC_EVENT",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "TOKEN_EVENT_CODE",
+    "TOKEN_KINDS",
+    "Delta",
+    "EventRow",
+    "HandlerError",
+    "Limits",
+    "RunRecord",
+    "Status",
+    "TokenKind",
+    "Usage",
+]

@@ -1,7 +1,9 @@
 """pandas DataFrames of what a recorder holds: one row per run, per event, per metric.
 
-These frames are the contract that charts, sinks and users build on; their columns and dtypes are fixed here and
-are the same on an empty recorder, a running one and a finished one.
+These frames are the contract that charts, sinks and users build on. Their columns and dtypes come from the
+field table (``nbcallbacks.schema``) and are the same on an empty recorder, a running one and a finished one;
+the runs frame's tree fields (depth, orphan, display status, key runs, cost totals) come from
+``nbcallbacks.tree``, like everywhere else.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from nbcallbacks.events import EVENT_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
+from nbcallbacks.schema import EVENT_COLUMNS, FLOAT, METRIC_COLUMNS, OBJECT, RUN_COLUMNS, TIME, event_record, run_record
+from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.recorder import Recorder
+    from nbcallbacks.tree import Pricing
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -23,77 +27,63 @@ __all__ = [
     "RUN_COLUMNS",
     "events_dataframe",
     "events_frame",
+    "frame",
     "metrics_dataframe",
     "runs_dataframe",
     "runs_frame",
 ]
-
-_TEXT = "string"
-_TIME = "datetime64[ns, UTC]"
-_FLOAT = "float64"
 
 
 def _times(seconds: list[float | None]) -> pd.Series:
     values = np.array([np.nan if s is None else s for s in seconds], dtype="float64")
     nanos = np.round(values * 1e9)
     stamps = pd.to_datetime(pd.Series(nanos, dtype="float64"), unit="ns", utc=True)
-    return stamps.astype("datetime64[ns, UTC]")
+    return stamps.astype(TIME)
 
 
-def _frame(columns: dict[str, str], values: dict[str, list[Any]]) -> pd.DataFrame:
-    """A DataFrame with exactly ``columns`` in order and dtype, from lists of Python values."""
+def frame(columns: dict[str, str], values: dict[str, list[Any]]) -> pd.DataFrame:
+    """A DataFrame with exactly ``columns`` (name -> dtype) in order, from lists of Python values.
+
+    Times are seconds since the epoch (``None`` for missing); object columns keep each value as one cell.
+    """
     data: dict[str, pd.Series] = {}
     for name, dtype in columns.items():
         column = values[name]
-        if dtype == _TIME:
+        if dtype == TIME:
             data[name] = _times(column)
-        elif dtype == "object":
+        elif dtype == OBJECT:
             cells = np.empty(len(column), dtype=object)
             for i, value in enumerate(column):  # one by one: a list or dict value stays one cell
                 cells[i] = value
             data[name] = pd.Series(cells, dtype="object")
-        elif dtype == _FLOAT:
+        elif dtype == FLOAT:
             data[name] = pd.Series([np.nan if v is None else v for v in column], dtype=dtype)
         else:
             data[name] = pd.Series(column, dtype=dtype)
-    frame: pd.DataFrame = pd.DataFrame(data, columns=list(columns))
-    return frame
+    result: pd.DataFrame = pd.DataFrame(data, columns=list(columns))
+    return result
 
 
-def runs_frame(runs: list[RunRecord]) -> pd.DataFrame:
+def _columns(records: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, list[Any]]:
+    return {name: [record[name] for record in records] for name in columns}
+
+
+def runs_frame(runs: list[RunRecord], pricing: Pricing | None = None) -> pd.DataFrame:
     """The runs DataFrame of these run records (start order kept)."""
-    first = min((run.start for run in runs), default=0.0)
-    values: dict[str, list[Any]] = {name: [] for name in RUN_COLUMNS}
-    for run in runs:
-        row = run.to_row(first)
-        for name, value in row.items():
-            values[name].append(value)
-    return _frame(RUN_COLUMNS, values)
+    tree = Tree.of(runs, pricing)
+    records = [run_record(run, tree.derived(run.run_id)) for run in sorted(runs, key=lambda r: r.order)]
+    return frame(RUN_COLUMNS, _columns(records, RUN_COLUMNS))
 
 
 def events_frame(events: list[EventRow], first_time: float | None) -> pd.DataFrame:
     """The events DataFrame of these event rows; ``elapsed_s`` counts from ``first_time``."""
     origin = first_time if first_time is not None else (events[0].time if events else 0.0)
-    values: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
-    for event in events:
-        values["seq"].append(event.seq)
-        values["time"].append(event.time)
-        values["elapsed_s"].append(event.time - origin)
-        values["event"].append(event.event)
-        values["run_id"].append(event.run_id or None)
-        values["parent_run_id"].append(event.parent_run_id)
-        values["name"].append(event.name or None)
-        values["run_type"].append(event.run_type or None)
-        values["token"].append(event.token)
-        values["token_kind"].append(event.token_kind)
-        values["data"].append(event.data)
-        values["thread"].append(event.thread)
-    return _frame(EVENT_COLUMNS, values)
+    return frame(EVENT_COLUMNS, _columns([event_record(event, origin) for event in events], EVENT_COLUMNS))
 
 
-def runs_dataframe(recorder: Recorder) -> pd.DataFrame:
+def runs_dataframe(recorder: Recorder, pricing: Pricing | None = None) -> pd.DataFrame:
     """One row per run, in start order; works while runs are still going and on an empty recorder."""
-    return runs_frame(recorder.runs())
+    return runs_frame(recorder.runs(), pricing)
 
 
 def events_dataframe(recorder: Recorder) -> pd.DataFrame:
@@ -113,4 +103,4 @@ def metrics_dataframe(recorder: Recorder) -> pd.DataFrame:
         values["value"].append(float(value) if isinstance(value, (int, float)) else None)
         values["labels"].append(event.data.get("labels") or {})
         values["time"].append(event.time)
-    return _frame(METRIC_COLUMNS, values)
+    return frame(METRIC_COLUMNS, values)

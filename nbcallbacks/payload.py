@@ -18,7 +18,6 @@ import decimal
 import enum
 import math
 import pathlib
-import re
 import traceback
 import uuid
 from collections import deque
@@ -27,6 +26,8 @@ from collections.abc import Set as AbstractSet
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, Final
+
+from nbcallbacks.text import clean
 
 if TYPE_CHECKING:
     from nbcallbacks.events import Limits
@@ -52,8 +53,6 @@ _SAFE_INT_BITS: Final = 53
 _INT_TEXT_BITS: Final = 10_000
 """Wider integers are summarised: ``str()`` of them is slow and may hit the int digit limit."""
 _TRACEBACK_CHARS: Final = 20_000
-
-_LONE_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 
 
 def preview(obj: Any, limits: Limits) -> Any:
@@ -95,7 +94,7 @@ def describe_error(error: BaseException, limits: Limits) -> tuple[str, str, str 
         return message, name, f"<traceback unavailable: {_type_name(exc)}>"
     if len(text) > _TRACEBACK_CHARS:
         text = f"…[{len(text) - _TRACEBACK_CHARS:,} chars omitted]\n" + text[-_TRACEBACK_CHARS:]
-    return message, name, _clean(text)
+    return message, name, clean(text)
 
 
 class _Walker:
@@ -397,17 +396,8 @@ def _truncate(text: str, limit: int) -> str:
     """
     size = str.__len__(text)
     if size <= limit:
-        return _clean(text if type(text) is str else str.__getitem__(text, slice(None)))
-    return _clean(str.__getitem__(text, slice(0, limit))) + f"…[+{size - limit:,} chars]"
-
-
-def _clean(text: str) -> str:
-    """``text`` with lone surrogates (unencodable in UTF-8) replaced by U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _LONE_SURROGATE.sub("\ufffd", text)
-    return text
+        return clean(text if type(text) is str else str.__getitem__(text, slice(None)))
+    return clean(str.__getitem__(text, slice(0, limit))) + f"…[+{size - limit:,} chars]"
 
 
 def _type_name(obj: Any) -> str:
@@ -421,7 +411,7 @@ def _class_name(cls: type) -> str:
         return "object"
     if not isinstance(name, str):
         return "object"
-    return _clean(name[:_TYPE_NAME_CHARS])
+    return clean(name[:_TYPE_NAME_CHARS])
 
 
 def _has(cls: type, name: str) -> bool:

@@ -9,7 +9,6 @@ No template or background is set, so the figures follow the notebook's Plotly th
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -41,7 +40,7 @@ ERROR_COLOR: Final = "#D62728"
 
 MODEL_RUN_TYPES: Final = ("chat_model", "llm")
 
-_STATUS_PATTERN: Final[dict[str, str]] = {"running": "/", "interrupted": "."}
+_STATUS_PATTERN: Final[dict[str, str]] = {"running": "/", "interrupted": ".", "abandoned": "x"}
 _INDENT: Final = "\u00a0\u00a0\u00a0"  # non-breaking: SVG text would collapse plain spaces
 _ROW_PX: Final = 22
 _MIN_HEIGHT: Final = 260
@@ -50,7 +49,7 @@ _MIN_BAR_FRACTION: Final = 0.002
 _BAR_WIDTH: Final = 0.7
 _PLOT_EXTRA = "pip install 'nbcallbacks[plot]'"
 
-_TIMELINE_COLUMNS: Final = ("run_id", "parent_run_id", "name", "run_type", "status", "depth")
+_TIMELINE_COLUMNS: Final = ("run_id", "parent_run_id", "name", "run_type", "status")
 _TIME_COLUMNS: Final = ("start", "end")
 
 
@@ -149,34 +148,13 @@ def _color(run_type: str) -> str:
     return RUN_TYPE_COLORS.get(run_type, OTHER_COLOR)
 
 
-def _tree_order(frame: pd.DataFrame) -> list[int]:
-    """Row positions in depth-first order: each run directly followed by its descendants.
-
-    Children keep the frame's (start) order; a run whose parent is not in the frame is a root.
-    Iterative, so a deep tree cannot hit the recursion limit.
-    """
-    ids = [str(v) for v in frame["run_id"]]
-    known = set(ids)
-    children: dict[str, list[int]] = {}
-    roots: list[int] = []
-    for pos, parent in enumerate(frame["parent_run_id"]):
-        if _missing(parent) or str(parent) not in known or str(parent) == ids[pos]:
-            roots.append(pos)
-        else:
-            children.setdefault(str(parent), []).append(pos)
-    order: list[int] = []
-    seen: set[int] = set()
-    stack = list(reversed(roots))
-    while stack:
-        pos = stack.pop()
-        if pos in seen:
-            continue
-        seen.add(pos)
-        order.append(pos)
-        stack.extend(reversed(children.get(ids[pos], [])))
-    # Parent cycles have no root: show those runs at the end rather than lose them.
-    order.extend(pos for pos in range(len(ids)) if pos not in seen)
-    return order
+def _status(row: dict[Any, Any]) -> str:
+    """What the run's bar says: the tree's display status (``abandoned`` included) when the frame has it."""
+    for column in ("display_status", "status"):
+        value = row.get(column)
+        if not _missing(value):
+            return str(value)
+    return ""
 
 
 def _hover(row: Any, offset: float, duration: float | None, status: str) -> str:
@@ -259,17 +237,20 @@ def _waterfall(frame: pd.DataFrame, last: pd.Timestamp) -> _Waterfall:
     out = _Waterfall()
     out.span = max((o + d for o, d in zip(offsets, durations, strict=True)), default=0.0) or 1.0
     min_width = out.span * _MIN_BAR_FRACTION
-    max_depth = max((_count(d) or 0 for d in frame["depth"]), default=0)
+    from nbcallbacks.tree import preorder  # noqa: PLC0415 - this module imports nothing of the package up front
+
+    parents = [None if _missing(p) else str(p) for p in frame["parent_run_id"]]
+    order = preorder([str(i) for i in frame["run_id"]], parents)
+    max_depth = max((depth for _, depth in order), default=0)
     records = frame.to_dict("records")  # one conversion; row access by position is slow
-    for row_pos, pos in enumerate(_tree_order(frame)):
+    for row_pos, (pos, depth) in enumerate(order):
         row = records[pos]
-        depth = _count(row["depth"]) or 0
         # Tick labels are right-aligned, so depth shows as padding after the name: the deeper
         # the run, the closer its label ends to the axis.
         branch = "└ " if depth else ""
         name = _text(row["name"]) or "(unnamed)"
         out.labels.append(f"{branch}{name}{_INDENT * (max_depth - depth)}")
-        status = "" if _missing(row["status"]) else str(row["status"])
+        status = _status(row)
         run_type = "" if _missing(row["run_type"]) else str(row["run_type"])
         known_end = not _missing(row["end"]) or status == "running"
         hover = _hover(row, offsets[pos], durations[pos] if known_end else None, status)
@@ -408,12 +389,12 @@ def latency(x: Any, *, title: str = "Latency by name") -> go.Figure:
         }
         in_legend.add(run_type)
         if len(durations) > 1:
-            ordered = sorted(durations)
-            p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
-            summary = (
+            from nbcallbacks.tree import percentile  # noqa: PLC0415 - as above
+
+            summary = (  # percentiles as the widget's timing table computes them (nbcallbacks.tree.percentile)
                 f"<b>{label(key)}</b><br>type: {run_type}<br>runs: {len(durations)}<br>"
-                f"median: {_seconds(ordered[len(ordered) // 2])}<br>p90: {_seconds(p90)}<br>"
-                f"max: {_seconds(ordered[-1])}"
+                f"median: {_seconds(percentile(durations, 50))}<br>p90: {_seconds(percentile(durations, 90))}<br>"
+                f"max: {_seconds(max(durations))}"
             )
             fig.add_trace(
                 go.Box(

@@ -1,6 +1,8 @@
 """The live trace widget: an anywidget fed by a ``Recorder`` subscription, in batched deltas.
 
-Wire protocol (mirrored by ``js/src/protocol.ts``):
+Wire protocol (mirrored by ``js/src/protocol.ts``; the run dictionary's type is generated from the field table
+into ``js/src/generated/schema.ts``). What each message holds is decided by ``nbcallbacks.mirror``; this module
+owns the traits, the comm, the flusher thread and the cell-end flush.
 
 Synced traits
     ``snapshot`` (Dict, Python -> JS): the whole trace at sequence ``seq``, so a view created later, a re-render,
@@ -23,9 +25,10 @@ Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything 
     ``{"type": "delta", "base": int, "seq": int, "cursor": int, "time": float, "runs": [...],
     "tokens": {run_id: [[kind, text], ...]}, "totals": {...}, "handler_errors": [...], "dropped_events": int}``:
     applies on top of sequence ``base`` and leads to ``seq`` (always ``base + 1``). A run appears in ``runs`` as
-    its full wire dict when it is new or touched by anything but streamed tokens (end, error, metric, ...); a run
-    touched only by tokens gets a light update
-    ``{"run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned", "light": True}``.
+    its full record (``nbcallbacks.schema.run_record``: every field of the field table, the tree's derived fields
+    included) when it is new or changed by anything but streamed tokens (end, error, metric, a late parent, a
+    descendant's cost, ...); a run touched only by tokens gets a light update with ``nbcallbacks.mirror.LIGHT_FIELDS``
+    and ``"light": True``.
     ``{"type": "snapshot", "time": float, ...snapshot fields...}``: the whole trace, sent in answer to a request.
     ``time`` is the kernel's clock (``time.time()``) at sending: the front end measures running runs' elapsed
     time on the kernel's clock, which may differ from the browser's.
@@ -39,8 +42,6 @@ Custom messages, JS -> Python
 from __future__ import annotations
 
 import logging
-import math
-import sys
 import threading
 import time
 import uuid
@@ -51,9 +52,11 @@ from typing import TYPE_CHECKING, Any, Final
 import anywidget
 import traitlets
 
-from nbcallbacks.events import SCHEMA_VERSION, Delta, HandlerError
+from nbcallbacks.mirror import Mirror
+from nbcallbacks.notebook import on_cell_end
 
 if TYPE_CHECKING:
+    from nbcallbacks.events import Delta
     from nbcallbacks.recorder import Recorder, Subscription
 
 __all__ = ["TraceWidget"]
@@ -77,135 +80,6 @@ SNAPSHOT_COST_FACTOR: Final = 10.0
 
 MAX_BACKOFF_S: Final = 5.0
 """Longest pause of the flusher after repeated failures to send."""
-
-_LIGHT_FIELDS: Final = ("run_id", "status", "token_count", "first_token", "tokens_dropped", "abandoned")
-_ERROR_STATUSES: Final = frozenset({"error"})
-
-
-def _error_wire(error: HandlerError) -> dict[str, Any]:
-    return {"time": error.time, "where": error.where, "error": error.error, "traceback": error.traceback}
-
-
-class _Mirror:
-    """What the front end has been sent, kept consistent with the subscription cursor.
-
-    Built only from deltas, so a snapshot taken from it is exactly the state at ``seq``: deltas after it apply
-    cleanly and no streamed text is ever sent twice.
-    """
-
-    def __init__(self) -> None:
-        self.seq = 0
-        """Delta messages produced so far."""
-        self.cursor = 0
-        """The recorder cursor the state reflects."""
-        self.runs: dict[str, dict[str, Any]] = {}
-        self.streams: dict[str, list[list[Any]]] = {}
-        """Per run id, ``[kind, [text, ...]]`` pieces (parts joined lazily)."""
-        self.handler_errors: list[dict[str, Any]] = []
-        self.handler_error_count = 0
-        self.dropped_events = 0
-        self.tokens = 0
-        """Streamed chunks received."""
-        self.usage_tokens = 0
-        """Input + output tokens the models reported (``usage_metadata``)."""
-        self.tokens_dropped = 0
-        self.errors = 0
-        self.running = 0
-
-    def apply(self, delta: Delta, *, handler_error_count: int, dropped_events: int) -> dict[str, Any]:
-        """Merge ``delta``; return the delta message carrying only what changed.
-
-        ``handler_error_count`` and ``dropped_events`` are the recorder's totals (errors past the kept ones
-        and events that left the bounded log count too).
-        """
-        base = self.seq
-        token_only = delta.token_only_runs
-        sent_runs: list[dict[str, Any]] = []
-        for wire in delta.runs:
-            run_id = wire["run_id"]
-            metrics = wire["metrics"]
-            if metrics and not all(map(math.isfinite, metrics.values())):  # JSON has no NaN or Infinity
-                wire["metrics"] = {name: value if math.isfinite(value) else None for name, value in metrics.items()}
-            old = self.runs.get(run_id)
-            self._count(old, -1)
-            self._count(wire, 1)
-            self.runs[run_id] = wire
-            if old is not None and run_id in token_only and old["status"] == wire["status"]:
-                light = {key: wire[key] for key in _LIGHT_FIELDS}
-                light["light"] = True
-                sent_runs.append(light)
-            else:
-                sent_runs.append(wire)
-        for run_id, pieces in delta.tokens.items():
-            stream = self.streams.setdefault(run_id, [])
-            for kind, text in pieces:
-                if stream and stream[-1][0] == kind:
-                    stream[-1][1].append(text)
-                else:
-                    stream.append([kind, [text]])
-        errors = [_error_wire(error) for error in delta.handler_errors]
-        self.handler_errors.extend(errors)
-        self.handler_error_count = max(handler_error_count, len(self.handler_errors))
-        self.dropped_events = dropped_events
-        self.seq = base + 1
-        self.cursor = delta.cursor
-        return {
-            "type": "delta",
-            "base": base,
-            "seq": self.seq,
-            "cursor": self.cursor,
-            "time": time.time(),
-            "runs": sent_runs,
-            "tokens": delta.tokens,
-            "totals": self.totals(),
-            "handler_errors": errors,
-            "dropped_events": delta.dropped_events,
-        }
-
-    def _count(self, wire: dict[str, Any] | None, sign: int) -> None:
-        if wire is None:
-            return
-        self.tokens += sign * int(wire.get("token_count") or 0)
-        self.usage_tokens += sign * int(wire.get("total_tokens") or 0)
-        self.tokens_dropped += sign * int(wire.get("tokens_dropped") or 0)
-        if wire.get("status") in _ERROR_STATUSES:
-            self.errors += sign
-        if wire.get("status") == "running":
-            self.running += sign
-
-    def totals(self) -> dict[str, Any]:
-        """Counts over the whole trace (cheap: kept up to date incrementally)."""
-        return {
-            "runs": len(self.runs),
-            "running": self.running,
-            "errors": self.errors,
-            "tokens": self.tokens,
-            "usage_tokens": self.usage_tokens,
-            "tokens_dropped": self.tokens_dropped,
-            "handler_errors": self.handler_error_count,
-            "dropped_events": self.dropped_events,
-        }
-
-    def snapshot(self) -> dict[str, Any]:
-        """The whole trace at ``seq`` (O(trace)); joins each stream's parts once."""
-        streams: dict[str, list[list[str]]] = {}
-        for run_id, pieces in self.streams.items():
-            joined = []
-            for piece in pieces:
-                parts: list[str] = piece[1]
-                if len(parts) > 1:
-                    parts[:] = ["".join(parts)]
-                joined.append([piece[0], parts[0]])
-            streams[run_id] = joined
-        return {
-            "schema": SCHEMA_VERSION,
-            "seq": self.seq,
-            "cursor": self.cursor,
-            "runs": sorted(self.runs.values(), key=lambda wire: wire["order"]),
-            "streams": streams,
-            "totals": self.totals(),
-            "handler_errors": list(self.handler_errors),
-        }
 
 
 class TraceWidget(anywidget.AnyWidget):
@@ -235,7 +109,7 @@ class TraceWidget(anywidget.AnyWidget):
     def __init__(self, recorder: Recorder, title: str | None = None, **kwargs: Any) -> None:
         """Subscribe to ``recorder`` and start the flusher thread."""
         self._recorder = recorder
-        self._mirror = _Mirror()
+        self._mirror = Mirror(clock=recorder.clock)
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -253,7 +127,7 @@ class TraceWidget(anywidget.AnyWidget):
         super().__init__(title=title or "", snapshot=initial, **kwargs)
         self._closed = False
         self.on_msg(TraceWidget._on_custom_msg)
-        self._ipython_hook = self._register_cell_hook()
+        on_cell_end(self, _flush_after_cell)
         self._thread = threading.Thread(
             target=_flusher_main,
             args=(weakref.ref(self), self._wake, self._stop),
@@ -300,7 +174,6 @@ class TraceWidget(anywidget.AnyWidget):
         self._stop.set()
         self._wake.set()
         self._sub.close()
-        self._unregister_cell_hook()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
 
@@ -324,16 +197,13 @@ class TraceWidget(anywidget.AnyWidget):
         return True
 
     def _build_snapshot(self) -> dict[str, Any]:
-        """The mirror as a snapshot, with the bookkeeping of when and at what cost (lock held)."""
-        began = time.monotonic()
+        """The mirror as a snapshot (lock held)."""
         value = self._mirror.snapshot()
         self._snapshot_seq = self._mirror.seq
-        self._last_snapshot = time.monotonic()
-        self._snapshot_cost = self._last_snapshot - began
         return value
 
     def _set_snapshot(self) -> None:
-        """Rebuild the ``snapshot`` trait from the mirror if it moved on (lock held)."""
+        """Rebuild the ``snapshot`` trait from the mirror if it moved on (lock held); remember what it cost."""
         if self._snapshot_seq == self._mirror.seq or self._closed:
             return
         began = time.monotonic()
@@ -345,7 +215,7 @@ class TraceWidget(anywidget.AnyWidget):
         """Answer a hello or resync with the whole trace (lock held)."""
         message = self._mirror.snapshot()
         message["type"] = "snapshot"
-        message["time"] = time.time()
+        message["time"] = self._recorder.clock()
         if not self._closed:
             self.send(message)
 
@@ -388,31 +258,6 @@ class TraceWidget(anywidget.AnyWidget):
                 return wait
         return None
 
-    def _register_cell_hook(self) -> Any:
-        """Flush after each notebook cell so that saved notebooks hold the complete trace."""
-        try:
-            ipython = sys.modules.get("IPython")  # only when running inside IPython; never imported here
-            shell = None if ipython is None else ipython.get_ipython()
-            if shell is None:
-                return None
-            hook = _CellHook(self)
-            shell.events.register("post_run_cell", hook)
-        except Exception:  # noqa: BLE001 - no IPython, no hook
-            _log.debug("no IPython post_run_cell hook", exc_info=True)
-            return None
-        return (shell, hook)
-
-    def _unregister_cell_hook(self) -> None:
-        registered = self._ipython_hook
-        self._ipython_hook = None
-        if registered is None:
-            return
-        shell, hook = registered
-        try:
-            shell.events.unregister("post_run_cell", hook)
-        except Exception:  # noqa: BLE001 - already gone
-            _log.debug("post_run_cell hook already removed", exc_info=True)
-
     @traitlets.observe("comm")
     def _watch_comm(self, change: dict[str, Any]) -> None:
         comm = change["new"]
@@ -420,16 +265,10 @@ class TraceWidget(anywidget.AnyWidget):
             comm.on_close(lambda _msg: self._shutdown())
 
 
-class _CellHook:
-    """IPython ``post_run_cell`` callback holding the widget weakly (a closed widget is not kept alive)."""
-
-    def __init__(self, widget: TraceWidget) -> None:
-        self._widget = weakref.ref(widget)
-
-    def __call__(self, *_args: Any) -> None:
-        widget = self._widget()
-        if widget is not None and not widget._closed:  # noqa: SLF001 - same module
-            widget.flush()
+def _flush_after_cell(widget: TraceWidget) -> None:
+    """After each notebook cell: bring the snapshot trait up to date, so saved notebooks hold the whole trace."""
+    if not widget._closed:  # noqa: SLF001 - same module
+        widget.flush()
 
 
 def _flusher_main(widget_ref: weakref.ref[TraceWidget], wake: threading.Event, stop: threading.Event) -> None:

@@ -133,8 +133,8 @@ def assert_state_is_the_recorder(state: dict[str, Any], h: NotebookHandler) -> N
     recorder = h.recorder
     assert state["cursor"] == recorder.event_count
     runs = recorder.runs()
-    assert {rid: (w["status"], w["token_count"]) for rid, w in state["runs"].items()} == {
-        run.run_id: (run.status, run.token_count) for run in runs
+    assert {rid: (w["status"], w["streamed_chunks"]) for rid, w in state["runs"].items()} == {
+        run.run_id: (run.status, run.streamed_chunks) for run in runs
     }
     for run in runs:
         for kind in TOKEN_KINDS:
@@ -150,14 +150,14 @@ def assert_everything_recorded(h: NotebookHandler, collector: RunCollectorCallba
         other = theirs[run.run_id]
         assert run.parent_run_id == (None if other.parent_run_id is None else str(other.parent_run_id))
         assert run.status == "ok"
-        assert run.token_count == sum(1 for e in other.events if e["name"] == "new_token")
+        assert run.streamed_chunks == sum(1 for e in other.events if e["name"] == "new_token")
     model = next(run for run in runs if run.run_type == "chat_model")
-    assert model.token_count == CHUNKS
+    assert model.streamed_chunks == CHUNKS
     assert h.recorder.run_text(model.run_id) == answer
 
     frame = h.runs_dataframe()
     assert list(frame["run_id"]) == [run.run_id for run in runs]
-    assert list(frame["streamed_chunks"]) == [run.token_count for run in runs]
+    assert list(frame["streamed_chunks"]) == [run.streamed_chunks for run in runs]
     assert set(frame["status"]) == {"ok"}
     events = h.to_dataframe()
     assert len(events) == h.recorder.event_count
@@ -302,7 +302,7 @@ def test_a_failure_inside_the_handler_loses_that_event_only(handler, caplog, mon
     h = handler
     widget = h.widget
     wire = Wire(widget)
-    real_preview = nbcallbacks.handler.preview
+    real_preview = nbcallbacks.langchain.callbacks.preview
     poisoned: list[Any] = []
 
     def preview(obj: Any, limits: Any) -> Any:
@@ -311,7 +311,7 @@ def test_a_failure_inside_the_handler_loses_that_event_only(handler, caplog, mon
             raise ValueError("preview broke on \ud800 input")  # a lone surrogate in the message, too
         return real_preview(obj, limits)
 
-    monkeypatch.setattr(nbcallbacks.handler, "preview", preview)
+    monkeypatch.setattr(nbcallbacks.langchain.callbacks, "preview", preview)
     collector = RunCollectorCallbackHandler()
     answer = long_chain({"poison": True}).invoke("start", config={"callbacks": [h, collector]})
     widget.flush()
@@ -333,7 +333,7 @@ def test_a_failure_inside_the_handler_loses_that_event_only(handler, caplog, mon
     assert not runs[prep].started, "its start was lost, and only that"
     assert sum(not run.started for run in runs.values()) == 1
     model = next(run for run in runs.values() if run.run_type == "chat_model")
-    assert model.token_count == CHUNKS
+    assert model.streamed_chunks == CHUNKS
     assert h.recorder.run_text(model.run_id) == ANSWER
     state = replay(wire.messages())  # handler errors with unencodable text still reach the front end
     assert_state_is_the_recorder(state, h)
@@ -346,11 +346,11 @@ def test_a_handler_whose_previews_all_fail_still_counts_every_token(handler, mon
     def preview(obj: Any, limits: Any) -> Any:
         raise MemoryError("no memory for previews")
 
-    monkeypatch.setattr(nbcallbacks.handler, "preview", preview)
+    monkeypatch.setattr(nbcallbacks.langchain.callbacks, "preview", preview)
     answer = "".join(long_chain().stream("what?", config={"callbacks": [h]}))
     assert answer == ANSWER
-    model = next(run for run in h.recorder.runs() if run.token_count)
-    assert model.token_count == CHUNKS
+    model = next(run for run in h.recorder.runs() if run.streamed_chunks)
+    assert model.streamed_chunks == CHUNKS
     assert h.recorder.run_text(model.run_id) == ANSWER
     assert h.recorder.handler_error_count > 0
     assert len(h.runs_dataframe()) == len(h.recorder.runs())
@@ -366,7 +366,7 @@ def assert_runs_end_as_langchain_sees_them(h: NotebookHandler, collector: RunCol
         assert other.end_time is not None
         assert run.status == ("ok" if other.error is None else "error"), run.name
         assert run.end is not None
-        assert run.token_count == sum(1 for e in other.events if e["name"] == "new_token")
+        assert run.streamed_chunks == sum(1 for e in other.events if e["name"] == "new_token")
     assert h.recorder.running_count == 0
     assert h.recorder.handler_error_count == 0, h.recorder.handler_errors()
 

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel
+from trace_checks import with_tree
 
 import nbcallbacks
 from nbcallbacks import Limits, NotebookHandler
@@ -82,8 +83,8 @@ def test_token_limit_through_a_real_stream() -> None:
     model = DemoChatModel(token_delay=0, responses=["one two three four five six seven eight nine ten"])
     text = model.invoke("go", config={"callbacks": [h]}).content
     (run,) = h.recorder.runs()
-    assert run.token_count > 5
-    assert run.tokens_dropped == run.token_count - 5
+    assert run.streamed_chunks > 5
+    assert run.chunks_not_kept == run.streamed_chunks - 5
     assert text.startswith(h.recorder.run_text(run.run_id))
     assert run.output_tokens is not None
 
@@ -194,7 +195,7 @@ def test_empty_token_with_tool_call_chunks_and_reasoning_content() -> None:
     h.on_llm_new_token("", chunk=ChatGenerationChunk(message=AIMessageChunk(content="")), run_id=run)
     assert h.recorder.run_pieces(str(run)) == [["tool_call", 'calc {"e": "1+1"}'], ["reasoning", "ok"], ["text", ""]]
     (record,) = h.recorder.runs()
-    assert record.token_count == 3
+    assert record.streamed_chunks == 3
     assert record.first_token is not None
 
 
@@ -218,7 +219,7 @@ def test_hidden_runs_and_run_type_keyword() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     h.on_chain_start({"id": ["x", "Plumbing"]}, {}, run_id=a, tags=["langsmith:hidden"])
     h.on_chain_start(None, {}, run_id=b, parent_run_id=a, run_type="parser", name="my parser")  # type: ignore[arg-type]
-    first, second = h.recorder.runs()
+    first, second = with_tree(h.recorder.runs())
     assert first.hidden
     assert first.name == "Plumbing"
     assert second.run_type == "parser"

@@ -21,7 +21,7 @@ from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
-from trace_checks import flatten
+from trace_checks import flatten, with_tree
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -31,7 +31,7 @@ TIME_SLACK_S = 0.5  # both handlers stamp the same callback; only scheduling noi
 
 def assert_same_tree(h: NotebookHandler, collector: RunCollectorCallbackHandler) -> None:
     theirs = {str(r.id): r for r in flatten(collector.traced_runs)}
-    ours = {r.run_id: r for r in h.recorder.runs()}
+    ours = {r.run_id: r for r in with_tree(h.recorder.runs())}
     assert set(ours) == set(theirs), "every run recorded exactly once"
     assert len(h.recorder.runs()) == len(ours), "no duplicate run rows"
     for run_id, mine in ours.items():
@@ -64,7 +64,7 @@ def assert_streams_spell_outputs(h: NotebookHandler) -> None:
     """Each streamed model run's text tokens spell its final message content."""
     checked = 0
     for run in h.recorder.runs():
-        if run.run_type not in {"llm", "chat_model"} or not run.token_count or run.status != "ok":
+        if run.run_type not in {"llm", "chat_model"} or not run.streamed_chunks or run.status != "ok":
             continue
         outputs = run.outputs
         content = outputs.get("content") if isinstance(outputs, dict) else outputs
@@ -94,7 +94,7 @@ def test_sync_invoke_sequence_names_types_and_stream() -> None:
     assert types == ["chain", "prompt", "chat_model", "parser"]
     names = [r.name for r in h.recorder.runs()]
     assert names == ["RunnableSequence", "ChatPromptTemplate", "DemoChatModel", "StrOutputParser"]
-    assert [r.depth for r in h.recorder.runs()] == [0, 1, 1, 1]
+    assert [r.depth for r in with_tree(h.recorder.runs())] == [0, 1, 1, 1]
 
 
 def test_stream_records_tokens_that_spell_the_answer() -> None:
@@ -104,7 +104,7 @@ def test_stream_records_tokens_that_spell_the_answer() -> None:
     assert_same_tree(h, collector)
     assert_streams_spell_outputs(h)
     model_run = next(r for r in h.recorder.runs() if r.run_type == "chat_model")
-    assert model_run.token_count >= 5
+    assert model_run.streamed_chunks >= 5
     assert model_run.ttft is not None
     assert model_run.duration is not None
     assert 0 <= model_run.ttft <= model_run.duration
@@ -204,7 +204,7 @@ def test_langgraph_subgraph_nests_under_its_node() -> None:
     h, collector, config = both()
     assert "inner" in parent.compile().invoke({"items": []}, config=config)["items"]
     assert_same_tree(h, collector)
-    runs = {r.run_id: r for r in h.recorder.runs()}
+    runs = {r.run_id: r for r in with_tree(h.recorder.runs())}
     inner = next(r for r in runs.values() if r.name == "inner")
     ancestors = []
     current = inner
@@ -305,7 +305,7 @@ def test_handler_attached_only_to_inner_runnable_keeps_orphans_as_roots() -> Non
     outer = RunnableLambda(lambda x: {"q": x}) | inner
     assert outer.invoke("hello") == "The answer is forty two."
     assert_same_tree(h, collector)
-    roots = [r for r in h.recorder.runs() if r.depth == 0]
+    roots = [r for r in with_tree(h.recorder.runs()) if r.depth == 0]
     assert len(roots) == 1
     assert roots[0].orphan
     assert roots[0].parent_run_id is not None
@@ -344,7 +344,7 @@ def test_parallel_branches_and_model_usage() -> None:
     assert len(model_runs) == 2
     for run in model_runs:
         assert run.model == "nbcallbacks-demo-1"
-        assert run.output_tokens == run.token_count - 1 or run.output_tokens is not None
+        assert run.output_tokens == run.streamed_chunks - 1 or run.output_tokens is not None
         assert run.total_tokens == (run.input_tokens or 0) + (run.output_tokens or 0)
         assert run.tokens_per_s is not None
         assert run.tokens_per_s > 0

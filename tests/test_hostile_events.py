@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
 from langgraph.errors import GraphInterrupt
+from trace_checks import with_tree
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.events import METRIC_EVENT, TOKEN_KINDS, Limits
@@ -446,15 +447,18 @@ def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list
         by_id = {run.run_id: run for run in runs}
         for run_id in expected_ids:
             streamed = [tok for call in sequence if str(call.kwargs["run_id"]) == run_id for tok in call.tokens]
-            assert by_id[run_id].token_count == len(streamed)
+            assert by_id[run_id].streamed_chunks == len(streamed)
             for kind in TOKEN_KINDS:
                 expected_text = wire_text("".join(text for k, text in streamed if k == kind))
                 assert recorder.run_text(run_id, kind=kind) == expected_text
-        for run in runs:
-            parent = by_id.get(run.parent_run_id) if run.parent_run_id is not None else None
-            known_parent = parent is not None and parent.order < run.order  # seen before this run was
-            assert run.orphan == (run.parent_run_id is not None and not known_parent)
-            assert run.depth == (parent.depth + 1 if known_parent and parent is not None else 0)
+        derived = {run.run_id: run for run in with_tree(runs)}
+        for run in derived.values():  # a parent met after its child still adopts it (the tree resolves late parents)
+            parent = derived.get(run.parent_run_id) if run.parent_run_id is not None else None
+            assert run.orphan == (run.parent_run_id is not None and parent is None)
+            if parent is None or parent.run_id == run.run_id:
+                assert run.depth == 0
+            elif not _on_cycle(derived, run.run_id):
+                assert run.depth == parent.depth + 1
             for preview in (run.inputs, run.outputs, run.metadata):
                 assert len(json.dumps(preview, allow_nan=False, ensure_ascii=False)) <= PREVIEW_BOUND
         for row in recorder.events():  # a metric event keeps its float value as given, NaN included
@@ -470,11 +474,23 @@ def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list
         assert snapshot["type"] == "snapshot"
         assert snapshot["cursor"] == recorder.event_count
         assert [wire["run_id"] for wire in snapshot["runs"]] == [run.run_id for run in runs]
-        assert {wire["run_id"]: wire["token_count"] for wire in snapshot["runs"]} == {
-            run.run_id: run.token_count for run in runs
+        assert {wire["run_id"]: wire["streamed_chunks"] for wire in snapshot["runs"]} == {
+            run.run_id: run.streamed_chunks for run in runs
         }
         pieces = {run.run_id: recorder.run_pieces(run.run_id) for run in runs}
         assert snapshot["streams"] == {run_id: kept for run_id, kept in pieces.items() if kept}
         wire_bytes(widget.snapshot)
     finally:
         widget.close()
+
+
+def _on_cycle(runs: dict, run_id: str) -> bool:
+    """Whether a run's parent links lead back to it (the tree then breaks the cycle at one of its runs)."""
+    seen = set()
+    current = runs.get(run_id)
+    while current is not None and current.parent_run_id is not None and current.run_id not in seen:
+        seen.add(current.run_id)
+        current = runs.get(current.parent_run_id)
+        if current is not None and current.run_id == run_id:
+            return True
+    return False

@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from nbcallbacks import NotebookHandler, demo, plot
+from nbcallbacks.tree import preorder
 
 PLOT_FILE = Path(plot.__file__)
 WEATHER_QUESTION = {"messages": [("user", "What's the weather in Oslo?")]}
@@ -106,7 +107,7 @@ def test_timeline_orders_runs_depth_first_with_indented_labels(handler, runs):
     parents = dict(zip(ids, runs["parent_run_id"], strict=True))
     names = dict(zip(ids, runs["name"], strict=True))
     depth = dict(zip(ids, runs["depth"], strict=True))
-    order = [ids[p] for p in plot._tree_order(runs)]
+    order = [ids[p] for p, _ in preorder(ids, [None if pd.isna(p) else p for p in runs["parent_run_id"]])]
     assert order[0] == ids[0]
     for pos, run_id in enumerate(order):
         parent = parents[run_id]

@@ -8,6 +8,8 @@ import threading
 import tracemalloc
 import uuid
 
+from trace_checks import with_tree
+
 from nbcallbacks.events import Limits
 from nbcallbacks.recorder import Recorder
 
@@ -49,13 +51,13 @@ def test_delta_returns_only_what_changed() -> None:
     rec.start_run(root, None, event="chain_start", name="root", run_type="chain")
     rec.start_run(model, root, event="chat_model_start", name="m", run_type="chat_model")
     first = sub.read()
-    assert [r["name"] for r in first.runs] == ["root", "m"]
+    assert [r.name for r in first.runs] == ["root", "m"]
     assert len(first.events) == 2
     for piece in ["a", "b", "c"]:
         rec.token(model, root, piece, 0)
     rec.token(model, root, '{"x":', 1)
     second = sub.read()
-    assert [r["name"] for r in second.runs] == ["m"], "only the touched run"
+    assert [r.name for r in second.runs] == ["m"], "only the touched run"
     assert second.tokens == {str(model): [["text", "abc"], ["tool_call", '{"x":']]}
     assert [e.event for e in second.events] == ["llm_new_token"] * 4
     assert sub.read().events == []
@@ -105,7 +107,7 @@ def test_out_of_order_and_duplicated_events_never_break_and_lose_nothing() -> No
     rec.start_run(c, None, event="chain_start", name="twice", run_type="chain")
     rec.end_run(c, None, event="chain_end", run_type="chain")
     rec.end_run(c, None, event="chain_end", run_type="chain")
-    runs = {r.run_id: r for r in rec.runs()}
+    runs = {r.run_id: r for r in with_tree(rec.runs())}
     assert len(runs) == 3
     assert runs[str(a)].status == "ok"
     assert not runs[str(a)].started
@@ -134,8 +136,8 @@ def test_token_limit_keeps_counts_exact_and_drops_only_text() -> None:
         rec.token(run, None, str(i % 10), 0)
     rec.end_run(run, None, event="llm_end", run_type="chat_model", usage=(3, 25, 28))
     (record,) = rec.runs()
-    assert record.token_count == 25
-    assert record.tokens_dropped == 15
+    assert record.streamed_chunks == 25
+    assert record.chunks_not_kept == 15
     assert rec.run_text(str(run)) == "0123456789"
     assert record.output_tokens == 25
 
@@ -156,7 +158,7 @@ def test_event_limit_drops_oldest_and_reports_it_to_readers() -> None:
     assert delta.tokens == {str(run): [["text", "t" * 500]]}, "streamed text survives the event limit"
     (record,) = rec.runs()
     assert record.status == "ok"
-    assert record.token_count == 500
+    assert record.streamed_chunks == 500
 
 
 def test_concurrent_writers_record_every_event() -> None:
@@ -176,9 +178,9 @@ def test_concurrent_writers_record_every_event() -> None:
         t.start()
     for t in threads:
         t.join()
-    runs = rec.runs()
+    runs = with_tree(rec.runs())
     assert len(runs) == 9
-    assert all(r.token_count == 500 for r in runs[1:])
+    assert all(r.streamed_chunks == 500 for r in runs[1:])
     assert rec.event_count == 1 + 8 * 502
     assert all(r.depth == 1 and r.parent_run_id == str(parent) for r in runs[1:])
 

@@ -116,7 +116,7 @@ def test_custom_sink_gets_every_event_in_order_with_dataframe_values():
         record = runs[run.run_id]
         assert record["status"] == run.status
         assert record["end"] == run.end
-        assert record["streamed_chunks"] == run.token_count
+        assert record["streamed_chunks"] == run.streamed_chunks
         assert record["first_token"] == run.first_token
         assert record["outputs"] == run.outputs
     assert sink.records[0]["kind"] == "session"
@@ -328,7 +328,7 @@ def test_sqlite_tables_and_upserted_runs(tmp_path):
     assert hostname
     assert db_rows(path, "SELECT count(*) FROM events WHERE session = ?", session) == [(h.recorder.event_count,)]
     rows = db_rows(path, 'SELECT run_id, status, "end", streamed_chunks FROM runs ORDER BY "order"')
-    assert rows == [(r.run_id, r.status, r.end, r.token_count) for r in h.recorder.runs()]
+    assert rows == [(r.run_id, r.status, r.end, r.streamed_chunks) for r in h.recorder.runs()]
     seqs = [s for (s,) in db_rows(path, "SELECT seq FROM events ORDER BY seq")]
     assert seqs == list(range(h.recorder.event_count))
 
@@ -489,7 +489,7 @@ def test_blocked_sink_drops_and_counts_while_the_others_get_everything():
     # the runs whose records were dropped were sent again in full: the blocked sink still holds exact runs
     last = {r["run_id"]: r for r in blocked.records if r["kind"] == "run"}
     assert {k: (v["status"], v["streamed_chunks"]) for k, v in last.items()} == {
-        r.run_id: (r.status, r.token_count) for r in h.recorder.runs()
+        r.run_id: (r.status, r.streamed_chunks) for r in h.recorder.runs()
     }
 
 
@@ -669,7 +669,7 @@ def test_sigkill_mid_stream_leaves_a_consistent_history(tmp_path):
     from_jsonl = NotebookHandler.load(jsonl)
     assert from_jsonl.recorder.event_count == len(events)
     run = from_jsonl.recorder.runs()[0]
-    assert 0 < run.token_count <= sum(e["event"] == "llm_new_token" for e in events)
+    assert 0 < run.streamed_chunks <= sum(e["event"] == "llm_new_token" for e in events)
 
 
 def test_concurrent_threads_and_async_lose_nothing(tmp_path):

@@ -21,7 +21,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
-from trace_checks import apply_delta, empty_state, flatten
+from trace_checks import apply_delta, empty_state, flatten, with_tree
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -72,7 +72,7 @@ def merged(pieces: list[list[str]]) -> list[list[str]]:
 def assert_same_runs_as_langchain(h: NotebookHandler, collector: RunCollectorCallbackHandler) -> dict[str, Any]:
     """Every run once, under the parent LangChain names; every streamed chunk counted and its text kept."""
     theirs = {str(run.id): run for run in flatten(collector.traced_runs)}
-    runs = h.recorder.runs()
+    runs = with_tree(h.recorder.runs())
     ours = {run.run_id: run for run in runs}
     assert len(ours) == len(runs), "no run recorded twice"
     assert set(ours) == set(theirs), "every run recorded, none invented"
@@ -87,8 +87,8 @@ def assert_same_runs_as_langchain(h: NotebookHandler, collector: RunCollectorCal
         else:
             assert mine.depth == 0
         streamed = [e["kwargs"] for e in other.events if e["name"] == "new_token"]
-        assert mine.token_count == len(streamed), mine.name
-        assert mine.tokens_dropped == 0
+        assert mine.streamed_chunks == len(streamed), mine.name
+        assert mine.chunks_not_kept == 0
         assert h.recorder.run_text(run_id) == "".join(e["token"] for e in streamed)
         assert h.recorder.run_text(run_id, kind="tool_call") == "".join(
             f"{call['name']} {call['args']}" if call.get("name") else call["args"]
@@ -105,12 +105,12 @@ def assert_widget_matches_recorder(h: NotebookHandler, sent: list[dict[str, Any]
     h.widget.flush()
     recorder = h.recorder
     runs = recorder.runs()
-    expected = {run.run_id: (run.status, run.token_count, run.parent_run_id) for run in runs}
+    expected = {run.run_id: (run.status, run.streamed_chunks, run.parent_run_id) for run in runs}
     expected_text = {run.run_id: recorder.run_pieces(run.run_id) for run in runs if recorder.run_pieces(run.run_id)}
 
     state = replay(sent)
     assert state["cursor"] == recorder.event_count
-    got = {rid: (w["status"], w["token_count"], w["parent_run_id"]) for rid, w in state["runs"].items()}
+    got = {rid: (w["status"], w["streamed_chunks"], w["parent_run_id"]) for rid, w in state["runs"].items()}
     assert got == expected
     assert {rid: merged(pieces) for rid, pieces in state["text"].items()} == expected_text
 
@@ -118,10 +118,10 @@ def assert_widget_matches_recorder(h: NotebookHandler, sent: list[dict[str, Any]
     assert snapshot["cursor"] == recorder.event_count
     assert snapshot["seq"] == state["seq"]
     assert [w["run_id"] for w in snapshot["runs"]] == [run.run_id for run in runs], "start order"
-    got = {w["run_id"]: (w["status"], w["token_count"], w["parent_run_id"]) for w in snapshot["runs"]}
+    got = {w["run_id"]: (w["status"], w["streamed_chunks"], w["parent_run_id"]) for w in snapshot["runs"]}
     assert got == expected
     assert snapshot["streams"] == expected_text
-    assert snapshot["totals"]["tokens"] == sum(run.token_count for run in runs)
+    assert snapshot["totals"]["tokens"] == sum(run.streamed_chunks for run in runs)
     assert snapshot["totals"]["running"] == 0
     assert snapshot["totals"]["handler_errors"] == 0
     json.dumps(snapshot, allow_nan=False)
@@ -181,7 +181,7 @@ async def test_threaded_batch_and_async_streams_at_once_through_one_handler(hand
         expected = ["DemoChatModel", "StrOutputParser", "prep"]
         assert names == (sorted(["mark", *expected]) if root.inputs < BATCH_ITEMS else expected)
         model = next(kid for kid in kids if kid.run_type == "chat_model")
-        assert model.token_count > 5
+        assert model.streamed_chunks > 5
         answer = answers[root.inputs]
         assert f"Question number {root.inputs}?" in answer
         assert h.recorder.run_text(model.run_id) == answer, "the streamed text spells the answer"
@@ -353,12 +353,12 @@ def test_writers_readers_and_exports_at_once_keep_every_count_exact(handler) -> 
     assert recorder.handler_error_count == 0, recorder.handler_errors()
     for seqs in work.read_seqs:
         assert seqs == list(range(calls)), "every event read once, in order, by each consumer"
-    runs = {run.run_id: run for run in recorder.runs()}
+    runs = {run.run_id: run for run in with_tree(recorder.runs())}
     assert len(runs) == 1 + len(work.shared) + work.writers * work.runs_each
     for index, ids in work.own.items():
         for n, run_id in enumerate(ids):
             run = runs[str(run_id)]
-            assert (run.status, run.token_count, run.depth) == ("ok", work.tokens_each, 1)
+            assert (run.status, run.streamed_chunks, run.depth) == ("ok", work.tokens_each, 1)
             assert recorder.run_text(str(run_id)) == "".join(f"<{index}.{n}.{t}>" for t in range(work.tokens_each))
     for k, run_id in enumerate(work.shared):
         expected = sorted(
@@ -368,7 +368,7 @@ def test_writers_readers_and_exports_at_once_keep_every_count_exact(handler) -> 
             for t in range(work.tokens_each)
             if t % len(work.shared) == k
         )
-        assert runs[str(run_id)].token_count == len(expected)
+        assert runs[str(run_id)].streamed_chunks == len(expected)
         assert sorted(recorder.run_text(str(run_id)).replace("][", "]\n[").split("\n")) == expected
     assert_widget_matches_recorder(h, sent)
 
@@ -396,13 +396,13 @@ def test_past_the_limits_concurrent_readers_get_every_event_or_its_drop_counted(
         for index, ids in work.own.items():
             for n, run_id in enumerate(ids):
                 run = runs[str(run_id)]
-                assert (run.status, run.token_count) == ("ok", work.tokens_each)
-                assert run.tokens_dropped == work.tokens_each - kept_chunks
+                assert (run.status, run.streamed_chunks) == ("ok", work.tokens_each)
+                assert run.chunks_not_kept == work.tokens_each - kept_chunks
                 assert recorder.run_text(str(run_id)) == "".join(f"<{index}.{n}.{t}>" for t in range(kept_chunks))
         for run_id in work.shared:
             run = runs[str(run_id)]
-            assert run.token_count == work.writers * work.runs_each * work.tokens_each // len(work.shared)
-            assert run.tokens_dropped == run.token_count - kept_chunks
+            assert run.streamed_chunks == work.writers * work.runs_each * work.tokens_each // len(work.shared)
+            assert run.chunks_not_kept == run.streamed_chunks - kept_chunks
             assert recorder.run_text(str(run_id)).count("][") == kept_chunks - 1
         assert_widget_matches_recorder(h, sent)
         assert h.widget.snapshot["totals"]["dropped_events"] == recorder.dropped_events

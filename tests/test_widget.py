@@ -150,7 +150,7 @@ def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget):
         for kind in TOKEN_KINDS:
             assert joined(state["text"][run_id], kind) == recorder.run_text(run_id, kind=kind)
         assert state["runs"][run_id]["status"] == "ok"
-        assert state["runs"][run_id]["token_count"] == 25_000
+        assert state["runs"][run_id]["streamed_chunks"] == 25_000
     assert len(recorder.run_text("a", kind=None)) > 100_000
     assert len(deltas) < 50_000 / 20, "tokens must be coalesced into few messages"
     assert [m["seq"] for m in deltas] == list(range(1, len(deltas) + 1))
@@ -176,10 +176,10 @@ def test_runs_touched_only_by_tokens_get_light_updates(make_widget):
         {
             "run_id": "m",
             "status": "running",
-            "token_count": 10,
+            "display_status": "running",
+            "streamed_chunks": 10,
             "first_token": light[0]["first_token"],
-            "tokens_dropped": 0,
-            "abandoned": False,
+            "chunks_not_kept": 0,
             "light": True,
         }
     ]
@@ -217,6 +217,7 @@ def test_snapshot_becomes_complete_once_the_recorder_is_quiet(make_widget):
         "tokens": 2_000,
         "usage_tokens": 2_003,
         "tokens_dropped": 0,
+        "cost_usd": None,
         "handler_errors": 1,
         "dropped_events": 0,
     }

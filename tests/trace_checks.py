@@ -6,7 +6,11 @@ Imported by name (``from trace_checks import ...``): pytest's default import mod
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
+
+from nbcallbacks.schema import STORED_RUN_FIELDS
+from nbcallbacks.tree import Tree
 
 
 def flatten(runs: list[Any]) -> list[Any]:
@@ -18,6 +22,15 @@ def flatten(runs: list[Any]) -> list[Any]:
         out.append(run)
         stack.extend(run.child_runs)
     return out
+
+
+def with_tree(runs: list[Any]) -> list[Any]:
+    """Runs with what the tree derives for them (``depth``, ``orphan``, ...) as attributes, in the given order."""
+    tree = Tree.of(runs)
+    return [
+        SimpleNamespace(**{name: getattr(run, name) for name in STORED_RUN_FIELDS}, **tree.derived(run.run_id).fields())
+        for run in runs
+    ]
 
 
 def empty_state() -> dict[str, Any]:

@@ -77,7 +77,7 @@ export class Inspector {
       return;
     }
     // Repaint only when the selected run changed in a visible way (never per token).
-    const key = [run.status, run.end, run.abandoned, run.total_tokens, run.error, JSON.stringify(run.metrics)].join("|");
+    const key = [run.status, run.end, run.display_status, run.total_tokens, run.error, JSON.stringify(run.metrics)].join("|");
     if (!force && this.shown === id && this.shownKey === key) return;
     this.shown = id;
     this.shownKey = key;
@@ -128,7 +128,7 @@ export class Inspector {
     if (isModelRun(run)) {
       facts.push(
         ["TTFT", formatDuration(ttft(run))],
-        ["streamed", `${formatCount(run.token_count)} chunks`],
+        ["streamed", `${formatCount(run.streamed_chunks)} chunks`],
         ["tokens in/out", `${formatCount(run.input_tokens)} / ${formatCount(run.output_tokens)}`],
         ["tokens/s", formatRate(tokensPerSecond(run))],
       );

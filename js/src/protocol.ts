@@ -1,55 +1,22 @@
 /**
- * Types of the synced traits and custom messages; mirrors `nbcallbacks/widget.py` (the widget) and
- * `RunRecord.to_wire()` in `nbcallbacks/events.py` (the run dictionary).
+ * Types of the synced traits and custom messages; mirrors `nbcallbacks/widget.py` and `nbcallbacks/mirror.py`.
+ * The run dictionary (`RunWire`) is generated from the field table (`nbcallbacks/schema.py`).
  */
 
+import type { DisplayStatus, RunWire, Status } from "./generated/schema";
+
+export type { DisplayStatus, RunWire, Status };
 export type TokenKind = "text" | "tool_call" | "reasoning";
 export type Piece = [TokenKind, string];
-export type Status = "running" | "ok" | "error" | "interrupted";
 
-/** One run, as `RunRecord.to_wire()` sends it. Times are seconds since the epoch. */
-export interface RunWire {
-  run_id: string;
-  parent_run_id: string | null;
-  order: number;
-  name: string;
-  run_type: string;
-  status: Status;
-  depth: number;
-  orphan: boolean;
-  hidden: boolean;
-  started: boolean;
-  abandoned: boolean;
-  start: number;
-  end: number | null;
-  first_token: number | null;
-  token_count: number;
-  tokens_dropped: number;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  total_tokens: number | null;
-  model: string | null;
-  langgraph_node: string | null;
-  langgraph_step: number | null;
-  tags: string[];
-  metadata: unknown;
-  inputs: unknown;
-  outputs: unknown;
-  error: string | null;
-  error_type: string | null;
-  traceback: string | null;
-  metrics: Record<string, number>;
-  thread: string;
-}
-
-/** A run touched only by streamed tokens since the previous delta. */
+/** A run touched only by streamed tokens since the previous delta (`nbcallbacks.mirror.LIGHT_FIELDS`). */
 export interface RunLight {
   run_id: string;
   status: Status;
-  token_count: number;
+  display_status: DisplayStatus;
+  streamed_chunks: number;
   first_token: number | null;
-  tokens_dropped: number;
-  abandoned: boolean;
+  chunks_not_kept: number;
   light: true;
 }
 
@@ -62,6 +29,8 @@ export interface Totals {
   /** Input + output tokens reported by the models (absent in snapshots saved by older versions). */
   usage_tokens?: number;
   tokens_dropped: number;
+  /** Sum of the known model-run costs (USD); null when no run has a known price. */
+  cost_usd?: number | null;
   handler_errors: number;
   dropped_events: number;
 }

@@ -164,12 +164,12 @@ export class StreamView {
     setText(block.head.node, node);
     block.head.node.hidden = !node;
     block.head.node.title = node ? "LangGraph node · step" : "";
-    const status = run.abandoned && run.status === "running" ? "abandoned" : run.status;
+    const status = run.display_status;
     setAttr(block.el, "data-status", status);
     setAttr(block.head.status, "data-status", status);
     setText(block.head.status, status);
-    const dropped = run.tokens_dropped > 0 ? ` (${formatCount(run.tokens_dropped)} not shown)` : "";
-    setText(block.head.tokens, `${formatCount(run.token_count)} tok${dropped}`);
+    const dropped = run.chunks_not_kept > 0 ? ` (${formatCount(run.chunks_not_kept)} not shown)` : "";
+    setText(block.head.tokens, `${formatCount(run.streamed_chunks)} tok${dropped}`);
     const live = status === "running";
     if (live) this.running.add(run.run_id);
     else this.running.delete(run.run_id);

@@ -28,7 +28,7 @@ export function timingRow(run: RunWire, origin: number): TimingRow {
     duration: duration(run),
     ttft: ttft(run),
     tokensIn: run.input_tokens,
-    tokensOut: run.output_tokens ?? (run.token_count > 0 ? run.token_count : null),
+    tokensOut: run.output_tokens ?? (run.streamed_chunks > 0 ? run.streamed_chunks : null),
     rate: tokensPerSecond(run),
     order: run.order,
   };

@@ -17,8 +17,8 @@ const MAX_INDENT_LEVELS = 24;
 
 type Mode = "auto" | "all" | "none";
 
-export function statusOf(run: Pick<RunWire, "status" | "abandoned">): string {
-  return run.abandoned && run.status === "running" ? "abandoned" : run.status;
+export function statusOf(run: Pick<RunWire, "display_status">): string {
+  return run.display_status;
 }
 
 const STATUS_GLYPH: Record<string, string> = {
@@ -127,7 +127,7 @@ export class TreeView {
     const { store } = this.ctx;
     const runs = store.orderedRuns();
     this.forest = buildForest(runs, this.showHidden);
-    const running = runs.filter((r) => r.status === "running" && !r.abandoned).map((r) => r.run_id);
+    const running = runs.filter((r) => r.display_status === "running").map((r) => r.run_id);
     this.runningPath = ancestorsOf(this.forest, running);
     for (const id of running) this.runningPath.add(id);
     this.rows = flatten(this.forest, this.isExpanded);

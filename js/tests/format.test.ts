@@ -39,7 +39,7 @@ describe("formatDuration", () => {
 });
 
 describe("run metrics", () => {
-  const base = { start: 10, end: 12, first_token: 10.5, output_tokens: null, token_count: 40 };
+  const base = { start: 10, end: 12, first_token: 10.5, output_tokens: null, streamed_chunks: 40 };
   it("derives duration, ttft and tokens per second", () => {
     expect(duration(base)).toBe(2);
     expect(ttft(base)).toBe(0.5);
@@ -50,11 +50,11 @@ describe("run metrics", () => {
   });
   it("measures wall time up to now while live, ignoring abandoned runs", () => {
     const runs = [
-      { start: 10, end: 12, status: "ok" as const, abandoned: false },
-      { start: 11, end: null, status: "running" as const, abandoned: false },
+      { start: 10, end: 12, display_status: "ok" as const },
+      { start: 11, end: null, display_status: "running" as const },
     ];
     expect(wallTime(runs, 20)).toBe(10);
-    expect(wallTime([{ ...runs[1]!, abandoned: true }, runs[0]!], 20)).toBe(2);
+    expect(wallTime([{ ...runs[1]!, display_status: "abandoned" as const }, runs[0]!], 20)).toBe(2);
     expect(wallTime([], 5)).toBeNull();
     expect(originOf(runs)).toBe(10);
     expect(originOf([])).toBe(0);

@@ -71,12 +71,20 @@ describe("TraceStore deltas", () => {
     s.applyDelta(
       delta(1, 2, {
         runs: [
-          { run_id: "m", status: "running", token_count: 7, first_token: 2, tokens_dropped: 0, abandoned: false, light: true },
+          {
+            run_id: "m",
+            status: "running",
+            display_status: "running",
+            streamed_chunks: 7,
+            first_token: 2,
+            chunks_not_kept: 0,
+            light: true,
+          },
         ],
       }),
     );
     const run = s.runs.get("m");
-    expect(run?.token_count).toBe(7);
+    expect(run?.streamed_chunks).toBe(7);
     expect(run?.inputs).toEqual({ big: "payload" });
     expect(run && "light" in run).toBe(false);
   });

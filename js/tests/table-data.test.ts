@@ -19,7 +19,7 @@ const row = (id: string, order: number, name: string, d: number | null): TimingR
 
 describe("timingRow", () => {
   it("computes offsets and rates from a run", () => {
-    const r = timingRow(runWire({ start: 102, end: 104, first_token: 102.5, token_count: 8, input_tokens: 3 }), 100);
+    const r = timingRow(runWire({ start: 102, end: 104, first_token: 102.5, streamed_chunks: 8, input_tokens: 3 }), 100);
     expect(r.start).toBe(2);
     expect(r.duration).toBe(2);
     expect(r.ttft).toBe(0.5);

@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from nbcallbacks.sinks.paths import _check_parent
-from nbcallbacks.sinks.records import EVENT_FIELDS, _json_fallback, dumps
+from nbcallbacks.sinks.paths import check_parent
+from nbcallbacks.sinks.records import EVENT_FIELDS, dumps, json_default
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 _EVENT_RECORD_KEYS: Final = frozenset({"kind", "session", *EVENT_FIELDS})
 
@@ -28,7 +28,7 @@ def _text_or_null(value: str | None) -> str:
 
 
 def _compact(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_json_fallback)
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -69,7 +69,7 @@ class JSONLSink:
         """Open ``path`` for appending now, so a bad path fails here and not in the background."""
         self.path = Path(path)
         self.fsync = fsync
-        _check_parent(self.path, "JSONLSink")
+        check_parent(self.path, "JSONLSink")
         try:
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -141,3 +141,51 @@ class JSONLSink:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+# --- reading
+
+
+def read_records(path: Path, keep: Callable[[bytes], bool]) -> Iterator[dict[str, Any]]:
+    """Records of the lines ``keep`` accepts; torn or foreign lines (a crash mid-write) are skipped."""
+    with path.open("rb") as file:
+        for line in file:
+            if not keep(line):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def read_sessions(path: Path) -> list[dict[str, Any]]:
+    """Every session record in the file (a session may have several: later ones fill in what was empty)."""
+    found = read_records(path, lambda line: b'"kind":"session"' in line)
+    return [record for record in found if record.get("kind") == "session"]
+
+
+def read_session(path: Path, session: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run records (latest state of each) and event records (by ``seq``) of one session."""
+    marker = f'"session":"{session}"'.encode()
+    runs: dict[str, dict[str, Any]] = {}
+    events: dict[int, dict[str, Any]] = {}
+    for record in read_records(path, lambda line: marker in line):
+        if record.get("session") != session:
+            continue
+        kind = record.get("kind")
+        if kind == "run":
+            runs[record["run_id"]] = record
+        elif kind == "event":
+            events[record["seq"]] = record
+    return list(runs.values()), [events[seq] for seq in sorted(events)]
+
+
+def read_latest_runs(path: Path) -> list[dict[str, Any]]:
+    """The latest record of every run of every session."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in read_records(path, lambda line: b'"kind":"run"' in line):
+        if record.get("kind") == "run":
+            latest[record["session"], record["run_id"]] = record
+    return list(latest.values())

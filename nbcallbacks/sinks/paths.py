@@ -8,7 +8,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _check_parent(path: Path, kind: str) -> None:
+def check_parent(path: Path, kind: str) -> None:
+    """Raise a ValueError naming ``kind`` and the path when the directory ``path`` would be written in is missing."""
     parent = path.parent
     if not parent.is_dir():
         msg = f"{kind} cannot write to {str(path)!r}: directory {str(parent)!r} does not exist"

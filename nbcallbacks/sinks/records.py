@@ -10,17 +10,19 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from nbcallbacks.events import EVENT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION
+from nbcallbacks import schema
+from nbcallbacks.notebook import notebook_name
 
 if TYPE_CHECKING:
     from nbcallbacks.events import EventRow, RunRecord
+    from nbcallbacks.tree import Derived
 
-EVENT_FIELDS: Final[tuple[str, ...]] = tuple(EVENT_COLUMNS)
+EVENT_FIELDS: Final[tuple[str, ...]] = tuple(schema.EVENT_COLUMNS)
 """Fields of an event record besides ``kind`` and ``session``: the columns of ``to_dataframe()``."""
 
-RUN_FIELDS: Final[tuple[str, ...]] = (*RUN_COLUMNS, "first_token")
+RUN_FIELDS: Final[tuple[str, ...]] = tuple(schema.RUN_COLUMNS)
 """Fields of a run record besides ``kind`` and ``session``: the columns of ``runs_dataframe()`` (times as
-seconds since the epoch) and ``first_token``, which makes the record a complete copy of the run."""
+seconds since the epoch), a complete copy of the run."""
 
 SESSION_FIELDS: Final[tuple[str, ...]] = (
     "session",
@@ -68,30 +70,15 @@ class Sink(Protocol):
 
 def event_record(row: EventRow, origin: float, session: str) -> dict[str, Any]:
     """The record of one event; ``elapsed_s`` counts from ``origin`` (the recorder's ``first_time``)."""
-    return {
-        "kind": "event",
-        "session": session,
-        "seq": row.seq,
-        "time": row.time,
-        "elapsed_s": row.time - origin,
-        "event": row.event,
-        "run_id": row.run_id or None,
-        "parent_run_id": row.parent_run_id,
-        "name": row.name or None,
-        "run_type": row.run_type or None,
-        "token": row.token,
-        "token_kind": row.token_kind,
-        "data": row.data,
-        "thread": row.thread,
-    }
+    return {"kind": "event", "session": session, **schema.event_record(row, origin)}
 
 
-def run_record(run: RunRecord, first_start: float, session: str) -> dict[str, Any]:
-    """The record of one run; ``start_offset_s`` counts from ``first_start`` (the first run's start)."""
-    return {"kind": "run", "session": session, **run.to_row(first_start), "first_token": run.first_token}
+def run_record(run: RunRecord, derived: Derived, session: str) -> dict[str, Any]:
+    """The record of one run, with what the tree derives for it (``nbcallbacks.tree.Tree.derived``)."""
+    return {"kind": "run", "session": session, **schema.run_record(run, derived)}
 
 
-def _json_fallback(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     """Anything ``json`` cannot encode (previews never hold such values, custom data might) as text."""
     try:
         return f"<{type(obj).__name__}: {str(obj)[:200]}>"
@@ -105,42 +92,34 @@ def dumps(obj: Any) -> str:
     ``json.loads`` gives back exactly the same values (floats included; NaN and infinities are written as
     ``NaN``/``Infinity``, as Python's ``json`` reads them).
     """
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_json_fallback)
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=json_default)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: \u-escape them (ensure_ascii), lossless and valid UTF-8
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), default=_json_fallback)
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), default=json_default)
     return text
 
 
-def _session_info(title: str | None, limits: dict[str, Any]) -> dict[str, Any]:
+def session_record(title: str | None, limits: dict[str, Any]) -> dict[str, Any]:
+    """A new session record: who writes (host, process, notebook, versions), with which limits and schema."""
     from nbcallbacks import __version__  # noqa: PLC0415 - the package imports this module
 
-    notebook = os.environ.get("JPY_SESSION_NAME")
-    if not notebook:
-        ipython = sys.modules.get("IPython")
-        shell = ipython.get_ipython() if ipython is not None else None
-        user_ns = getattr(shell, "user_ns", None)
-        if isinstance(user_ns, dict):
-            vscode = user_ns.get("__vsc_ipynb_file__")
-            notebook = vscode if isinstance(vscode, str) else None
     try:
         hostname = socket.gethostname()
     except OSError:
         hostname = None
-    now = time.time()
     return {
         "kind": "session",
         "session": uuid.uuid4().hex,
-        "started": now,
+        "started": time.time(),
         "first_time": None,
         "hostname": hostname,
         "pid": os.getpid(),
-        "notebook": notebook or None,
+        "notebook": notebook_name(),
         "program": sys.argv[0] if sys.argv and sys.argv[0] else None,
         "python": sys.version.split()[0],
         "nbcallbacks": __version__,
         "title": title,
         "limits": limits,
-        "schema": SCHEMA_VERSION,
+        "schema": schema.SCHEMA_VERSION,
     }

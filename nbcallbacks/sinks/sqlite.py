@@ -1,23 +1,30 @@
-"""``SQLiteSink``: a run history in one SQLite file (tables ``sessions``, ``runs`` and ``events``)."""
+"""SQLite histories: ``SQLiteSink`` writes one file, the readers below read it back.
+
+The tables are ``sessions``, ``runs`` and ``events``. The columns come from the field table
+(``nbcallbacks.schema``); the file's ``user_version`` is the schema version that (last) wrote it. A file an older
+version wrote gains the new columns (empty) when a newer version writes to it; a file a newer version wrote is read
+for what this version knows.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from nbcallbacks.sinks.paths import _check_parent
+from nbcallbacks import schema
+from nbcallbacks.sinks.paths import check_parent
 from nbcallbacks.sinks.records import EVENT_FIELDS, RUN_FIELDS, SESSION_FIELDS, dumps
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable
 
-_SQL_SCHEMA_VERSION: Final = 1
-_JSON_RUN_COLUMNS: Final = frozenset({"tags", "metadata", "inputs", "outputs", "metrics"})
-_BOOL_RUN_COLUMNS: Final = frozenset({"orphan", "hidden", "started", "abandoned"})
+_JSON_RUN_COLUMNS: Final = frozenset(f.name for f in schema.RUN_FIELDS if f.is_json)
+_BOOL_RUN_COLUMNS: Final = frozenset(f.name for f in schema.RUN_FIELDS if f.dtype == schema.BOOL)
 _SQL_RETRIES: Final = 8
 
 
@@ -46,21 +53,14 @@ CREATE TABLE IF NOT EXISTS sessions (
     program TEXT, python TEXT, nbcallbacks TEXT, title TEXT, limits TEXT, schema INTEGER
 );
 CREATE TABLE IF NOT EXISTS runs (
-    session TEXT NOT NULL, run_id TEXT NOT NULL, parent_run_id TEXT, "order" INTEGER, name TEXT, run_type TEXT,
-    status TEXT, depth INTEGER, start REAL, "end" REAL, start_offset_s REAL, duration_s REAL, ttft_s REAL,
-    tokens_per_s REAL, input_tokens INTEGER, output_tokens INTEGER, total_tokens INTEGER, streamed_chunks INTEGER,
-    chunks_not_kept INTEGER, model TEXT, error TEXT, error_type TEXT, traceback TEXT, tags TEXT, metadata TEXT,
-    inputs TEXT, outputs TEXT, metrics TEXT, langgraph_node TEXT, langgraph_step INTEGER, orphan INTEGER,
-    hidden INTEGER, started INTEGER, abandoned INTEGER, thread TEXT, first_token REAL,
+    session TEXT NOT NULL, {schema.sql_columns(schema.RUN_FIELDS)},
     PRIMARY KEY (session, run_id)
 );
 CREATE TABLE IF NOT EXISTS events (
-    session TEXT NOT NULL, seq INTEGER NOT NULL, time REAL, elapsed_s REAL, event TEXT, run_id TEXT,
-    parent_run_id TEXT, name TEXT, run_type TEXT, token TEXT, token_kind TEXT, data TEXT, thread TEXT,
+    session TEXT NOT NULL, {schema.sql_columns(schema.EVENT_FIELDS)},
     PRIMARY KEY (session, seq)
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (session, start);
-PRAGMA user_version = {_SQL_SCHEMA_VERSION};
 """
 
 # The column names below are this module's constants; values always go through ? parameters.
@@ -104,7 +104,7 @@ class SQLiteSink:
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         """Open (or create) the database now, so a bad path fails here and not in the background."""
         self.path = Path(path)
-        _check_parent(self.path, "SQLiteSink")
+        check_parent(self.path, "SQLiteSink")
         self._lock = threading.Lock()
         try:
             conn = _connect(self.path, timeout)
@@ -166,6 +166,14 @@ def _prepare(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(_CREATE_SQL)
+    for table, fields in (("runs", schema.RUN_FIELDS), ("events", schema.EVENT_FIELDS)):
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for f in fields:  # a file an older version wrote: add the columns it lacks (empty for its rows)
+            if f.name not in have:
+                conn.execute(f'ALTER TABLE {table} ADD COLUMN "{f.name}" {f.sql}')
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version < schema.SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
 
 def _retry(action: Callable[[], None]) -> None:
@@ -234,3 +242,83 @@ def _event_row(record: dict[str, Any]) -> tuple[Any, ...]:
         None if data is None else dumps(data),
         _sql_text(record["thread"]),
     )
+
+
+# --- reading
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a history file, rows as ``sqlite3.Row``."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _text(value: Any) -> Any:
+    """A text column: BLOB when the writer met lone surrogates (see ``_sql_text``)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogatepass")
+    return value
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else json.loads(_text(value))
+
+
+def file_schema(conn: sqlite3.Connection) -> int:
+    """The schema version that (last) wrote the file (``PRAGMA user_version``)."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def read_sessions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every session record in the file."""
+    rows = conn.execute(f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions")  # noqa: S608 - constant names
+    out = []
+    for row in rows:
+        record = {f: _text(row[f]) for f in SESSION_FIELDS}
+        record["limits"] = _json(row["limits"])
+        out.append(record)
+    return out
+
+
+def _run_value(name: str, value: Any) -> Any:
+    if name in _JSON_RUN_COLUMNS:
+        return _json(value)
+    if name in _BOOL_RUN_COLUMNS:
+        return bool(value)
+    return _text(value)
+
+
+def read_runs(
+    conn: sqlite3.Connection, session: str | None, fields: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run records (their latest state) of one session, or of all sessions; every column the file has.
+
+    Columns this version does not know (a newer writer's) are kept in the records: the caller decides what to
+    do with them (``nbcallbacks.schema.unknown_fields``).
+    """
+    present = _columns(conn, "runs")
+    wanted = [c for c in present if fields is None or c in set(fields) | {"session"}]
+    columns = ", ".join(f'"{c}"' for c in wanted)
+    where, args = ("WHERE session = ?", (session,)) if session is not None else ("", ())
+    rows = conn.execute(f"SELECT {columns} FROM runs {where}", args)  # noqa: S608 - the file's own names
+    return [{c: _run_value(c, row[c]) for c in wanted} for row in rows]
+
+
+def read_events(conn: sqlite3.Connection, session: str) -> list[dict[str, Any]]:
+    """Event records of one session, in ``seq`` order."""
+    present = set(_columns(conn, "events"))
+    wanted = [f for f in EVENT_FIELDS if f in present]
+    sql = f"SELECT {', '.join(wanted)} FROM events WHERE session = ? ORDER BY seq"  # noqa: S608 - constant names
+    out = []
+    for row in conn.execute(sql, (session,)):
+        record = {f: _text(row[f]) for f in wanted}
+        if "data" in record:
+            record["data"] = _json(row["data"])
+        out.append(record)
+    return out

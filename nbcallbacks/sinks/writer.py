@@ -12,15 +12,16 @@ from collections import deque
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final
 
-from nbcallbacks.events import EventRow, RunRecord
 from nbcallbacks.sinks.jsonl import JSONLSink
 from nbcallbacks.sinks.logging_sink import LoggingSink
-from nbcallbacks.sinks.records import _session_info, event_record, run_record
+from nbcallbacks.sinks.records import event_record, run_record, session_record
 from nbcallbacks.sinks.sqlite import SQLiteSink
+from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.recorder import Recorder, Subscription
 
 logger = logging.getLogger("nbcallbacks.sinks")  # the name it has always had: logging setups refer to it
@@ -29,10 +30,6 @@ logger.addHandler(logging.NullHandler())
 _STOP: Final = "stop"
 _FLUSH: Final = "flush"
 _BATCH: Final = "batch"
-
-
-def _wire_run(wire: dict[str, Any]) -> RunRecord:
-    return RunRecord(**wire)
 
 
 class SinkBackpressureError(RuntimeError):
@@ -283,7 +280,7 @@ class SinkWriter:
         """Create the writer; threads start with the first sink."""
         global _atexit_registered  # noqa: PLW0603 - one interpreter-wide exit hook
         self.recorder = recorder
-        self.session = _session_info(title, asdict(recorder.limits))
+        self.session = session_record(title, asdict(recorder.limits))
         self.session_id: str = self.session["session"]
         self.interval = interval
         self.max_delay = max_delay
@@ -299,7 +296,8 @@ class SinkWriter:
         self._stopping = False
         self._sub: Subscription | None = None
         self._reader: threading.Thread | None = None
-        self._first_start: float | None = None
+        self._tree = Tree()
+        """Every run read so far (its latest copy) and what the tree derives for it; read under ``_lock``."""
         self.lost_events = 0
         _LIVE_WRITERS.add(self)
         with _atexit_lock:
@@ -308,11 +306,6 @@ class SinkWriter:
                 _atexit_registered = True
 
     # --- public
-
-    @property
-    def sinks(self) -> list[Any]:
-        """The attached sinks, in the order they were added."""
-        return [worker.sink for worker in self._workers]
 
     def add(self, sink: Any) -> None:
         """Attach a sink; it receives everything recorded so far, then every later change."""
@@ -430,7 +423,7 @@ class SinkWriter:
             if delta.dropped_events:
                 self._count_lost(workers, delta.dropped_events)
             if delta.events or delta.runs:
-                self._offer(workers, delta.events, [_wire_run(wire) for wire in delta.runs])
+                self._offer(workers, delta.events, delta.runs)
             flushes, self._flushes = self._flushes, []
             if flushes or self._stopping:
                 self._resync(workers)
@@ -461,18 +454,13 @@ class SinkWriter:
 
     def _resync(self, workers: list[_Worker]) -> None:
         """Send the current state of runs whose records were dropped, whatever waits before it."""
-        first_start = self._first_start if self._first_start is not None else 0.0
         for worker in workers:
             if worker.stale_runs:
-                self._offer_one(worker, [], 0, [], first_start, force=True)
+                self._offer_one(worker, [], 0, [], force=True)
 
     def _offer(self, workers: list[_Worker], events: list[EventRow], runs: list[RunRecord]) -> None:
         session = self.session_id
-        if runs:
-            earliest = min(run.start for run in runs)
-            if self._first_start is None or earliest < self._first_start:
-                self._first_start = earliest
-        first_start = self._first_start if self._first_start is not None else 0.0
+        changed = self._tree.update(runs)  # the runs read, plus those whose derived fields they changed
         origin = self.recorder.first_time
         if origin is None:
             origin = events[0].time if events else 0.0
@@ -482,18 +470,17 @@ class SinkWriter:
             records = [event_record(row, origin, session) for row in chunk]
             last = start + size >= len(events)
             if last:
-                records.extend(run_record(run, first_start, session) for run in runs)
-            run_ids = [run.run_id for run in runs] if last else []
+                records.extend(self._run_record(run_id) for run_id in changed)
+            run_ids = changed if last else []
             for worker in workers:
-                self._offer_one(worker, records, len(chunk), run_ids, first_start)
+                self._offer_one(worker, records, len(chunk), run_ids)
 
-    def _offer_one(  # noqa: PLR0913 - one batch and where it goes
+    def _offer_one(
         self,
         worker: _Worker,
         records: list[dict[str, Any]],
         events: int,
         run_ids: list[str],
-        first_start: float,
         *,
         force: bool = False,
     ) -> None:
@@ -505,10 +492,7 @@ class SinkWriter:
                 prefix.append(session)
             resync = worker.stale_runs and (force or not worker.queue)
             stale = worker.stale_runs.difference(run_ids) if resync else set()
-        for run_id in stale:
-            run = self.recorder.run(run_id)
-            if run is not None:
-                prefix.append(run_record(run, first_start, self.session_id))
+        prefix.extend(self._run_record(run_id) for run_id in stale if run_id in self._tree)
         batch = [*prefix, *records] if prefix else records
         if batch and worker.offer(batch, events, run_ids, force=force):
             with worker.cond:
@@ -519,12 +503,6 @@ class SinkWriter:
     def _bootstrap(self, worker: _Worker, cursor: int) -> None:
         """Queue for a sink added late what the reader already handed to the others (lock held)."""
         events = [row for row in self.recorder.events() if row.seq < cursor]
-        runs = self.recorder.runs()
-        if runs:
-            earliest = min(run.start for run in runs)
-            if self._first_start is None or earliest < self._first_start:
-                self._first_start = earliest
-        first_start = self._first_start if self._first_start is not None else 0.0
         origin = self.recorder.first_time or 0.0
         session = dict(self.session)
         session["first_time"] = self.recorder.first_time
@@ -534,10 +512,14 @@ class SinkWriter:
             records = [session] if start == 0 else []
             records.extend(event_record(row, origin, self.session_id) for row in chunk)
             if start + size >= len(events):
-                records.extend(run_record(run, first_start, self.session_id) for run in runs)
+                records.extend(self._run_record(run_id) for run_id in self._tree.in_start_order())
             worker.queue.append((_BATCH, records, len(chunk)))
             worker.queued_events += len(chunk)
         worker.session_sent = True
+
+    def _run_record(self, run_id: str) -> dict[str, Any]:
+        """The record of a run as the tree holds it now (lock held)."""
+        return run_record(self._tree.run(run_id), self._tree.derived(run_id), self.session_id)
 
     def _check_stalls(self) -> None:
         now = time.monotonic()

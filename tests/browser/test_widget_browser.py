@@ -407,7 +407,7 @@ model.invoke("go", config={"callbacks": [h]})
 elapsed = time.perf_counter() - start
 run = next(r for r in h.recorder.runs() if r.run_type in ("chat_model", "llm"))
 print(json.dumps({"answer": answer, "elapsed": elapsed, "run_id": run.run_id,
-                  "tokens": run.token_count, "run_count": h.recorder.run_count}))
+                  "tokens": run.streamed_chunks, "run_count": h.recorder.run_count}))
 """
 
 

@@ -1,0 +1,187 @@
+"""The packed, append-only event log of a recorder, bounded by ``Limits.max_events``.
+
+Standard library only, and not thread-safe on its own: the recorder holds its lock around every call. Kept
+column-wise in compact arrays, so a streamed token costs about a hundred bytes (its text lives in the run's
+``token_texts``; the log keeps a timestamp, its index there and one packed integer), not a Python object per field.
+The packing of an entry's run, thread and event code is written here once (``pack`` / ``unpack``).
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from typing import TYPE_CHECKING, Any, Final
+
+from nbcallbacks.events import EVENT_NAMES, TOKEN_EVENT_CODE, TOKEN_KINDS, EventRow
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from nbcallbacks.events import RunRecord
+
+NO_RUN: Final = -1
+"""Run index of an event whose run was never seen."""
+NO_TOKEN: Final = -1
+"""Token index of an event that carries no kept text."""
+MAX_THREAD_INDEX: Final = 0xFFFF
+"""Thread names are kept in 16 bits of an entry; later threads share the last slot."""
+
+
+def pack(run_index: int, thread: int, code: int) -> int:
+    """One log entry's run index (``NO_RUN`` allowed), thread index and event code as one integer."""
+    return (run_index + 1) << 24 | thread << 8 | code
+
+
+def unpack(meta: int) -> tuple[int, int, int]:
+    """``(run index, thread index, event code)`` of a packed entry."""
+    return (meta >> 24) - 1, (meta >> 8) & MAX_THREAD_INDEX, meta & 0xFF
+
+
+def run_index_of(meta: int) -> int:
+    """The run index of a packed entry (``NO_RUN`` for an unknown run)."""
+    return (meta >> 24) - 1
+
+
+def is_token(meta: int) -> bool:
+    """Whether a packed entry is a streamed token."""
+    return meta & 0xFF == TOKEN_EVENT_CODE
+
+
+class EventLog:
+    """Events in arrival order; sequence number of entry ``i`` is ``base_seq + i``.
+
+    Args:
+        max_events: entries kept; past it the oldest tenth is dropped in one slice (amortised O(1) per event).
+    """
+
+    def __init__(self, max_events: int) -> None:
+        """An empty log."""
+        self.max_events = max_events
+        self.times = array("d")
+        self.metas = array("q")
+        self.token_indices = array("l")
+        """Per entry: index of its text in the run's ``token_texts``, or ``NO_TOKEN``."""
+        self.data: dict[int, Any] = {}
+        """Sequence number -> payload preview, for the entries that have one (tokens do not)."""
+        self.unknown_runs: dict[int, tuple[str, str | None]] = {}
+        """Sequence number -> (run id, parent run id) of entries whose run was never seen."""
+        self.base_seq = 0
+        self.thread_names: list[str] = []
+        self._threads: dict[int, int] = {}
+        """Thread ident -> index in ``thread_names``."""
+        self.first_time: float | None = None
+        """Time of the first event (or of the first run met), ``None`` before any: ``elapsed_s`` counts from it."""
+
+    def __len__(self) -> int:
+        """Entries kept."""
+        return len(self.times)
+
+    @property
+    def end_seq(self) -> int:
+        """Sequence number of the next entry (= events recorded, kept or dropped)."""
+        return self.base_seq + len(self.times)
+
+    def thread_slot(self, name: str) -> int:
+        """Index of a new thread name (the last slot is shared past ``MAX_THREAD_INDEX``)."""
+        index = min(len(self.thread_names), MAX_THREAD_INDEX)
+        if index == len(self.thread_names):
+            self.thread_names.append(name)
+        return index
+
+    def thread_index(self, ident: int, name: str | None = None) -> int:
+        """Index of a thread by its ident; ``name`` when known, else looked up among the live threads."""
+        index = self._threads.get(ident)
+        if index is None:
+            if name is None:
+                name = next((t.name for t in threading.enumerate() if t.ident == ident), f"Thread-{ident}")
+            index = self.thread_slot(name)
+            self._threads[ident] = index
+        return index
+
+    def _bound(self) -> None:
+        if len(self.times) > self.max_events:
+            self.drop_oldest(len(self.times) - self.max_events + max(1, self.max_events // 10))
+
+    def extend_tokens(self, times: Sequence[float], run_index: int, thread: int, first_index: int, kept: int) -> None:
+        """Add token entries of one run and thread: the first ``kept`` keep text from ``first_index`` on."""
+        count = len(times)
+        if self.first_time is None and count:
+            self.first_time = times[0]
+        self.times.extend(times)
+        self.metas.extend([(run_index + 1) << 24 | thread << 8 | TOKEN_EVENT_CODE] * count)
+        self.token_indices.extend(range(first_index, first_index + kept))
+        if kept < count:
+            self.token_indices.extend([NO_TOKEN] * (count - kept))
+        self._bound()
+
+    def append(  # noqa: PLR0913, PLR0917 - one entry's columns
+        self, time: float, run_index: int, thread: int, code: int, token_index: int = NO_TOKEN, data: Any = None
+    ) -> int:
+        """Add one entry; returns its sequence number."""
+        if self.first_time is None:
+            self.first_time = time
+        seq = self.base_seq + len(self.times)
+        self.times.append(time)
+        self.metas.append((run_index + 1) << 24 | thread << 8 | code)
+        self.token_indices.append(token_index)
+        if data is not None:
+            self.data[seq] = data
+        self._bound()
+        return seq
+
+    def drop_oldest(self, count: int) -> None:
+        """Drop the oldest ``count`` entries (at least one is always kept)."""
+        count = min(count, len(self.times) - 1)
+        if count <= 0:
+            return
+        del self.times[:count]
+        del self.metas[:count]
+        del self.token_indices[:count]
+        self.base_seq += count
+        self.data = {seq: value for seq, value in self.data.items() if seq >= self.base_seq}
+        if self.unknown_runs:
+            self.unknown_runs = {seq: ids for seq, ids in self.unknown_runs.items() if seq >= self.base_seq}
+
+    def touched(self, start: int, stop: int) -> tuple[set[int], set[int]]:
+        """Run indices of entries ``start:stop``: those touched by tokens, and those touched by anything else."""
+        by_tokens: set[int] = set()
+        by_others: set[int] = set()
+        for meta in self.metas[start:stop]:
+            (by_tokens if meta & 0xFF == TOKEN_EVENT_CODE else by_others).add((meta >> 24) - 1)
+        return by_tokens, by_others
+
+    def rows(self, start: int, stop: int, runs: Sequence[RunRecord]) -> list[EventRow]:
+        """Rows of entries ``start:stop`` (indices into the kept entries); ``runs`` are the runs by index."""
+        out = []
+        names = self.thread_names
+        for i in range(start, stop):
+            run_index, thread, code = unpack(self.metas[i])
+            seq = self.base_seq + i
+            token = token_kind = None
+            if run_index == NO_RUN:
+                run_id, parent = self.unknown_runs.get(seq, ("", None))
+                name, run_type = "", ""
+            else:
+                run = runs[run_index]
+                run_id, parent, name, run_type = run.run_id, run.parent_run_id, run.name, run.run_type
+                if code == TOKEN_EVENT_CODE:
+                    token_index = self.token_indices[i]
+                    if token_index != NO_TOKEN:
+                        token = run.token_texts[token_index]
+                        token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
+            out.append(
+                EventRow(
+                    seq=seq,
+                    time=self.times[i],
+                    event=EVENT_NAMES[code],
+                    run_id=run_id,
+                    parent_run_id=parent,
+                    name=name,
+                    run_type=run_type,
+                    token=token,
+                    token_kind=token_kind,
+                    data=self.data.get(seq),
+                    thread=names[thread],
+                )
+            )
+        return out
