@@ -15,6 +15,7 @@ from nbcallbacks.events import Limits
 from nbcallbacks.handler import NotebookHandler, ametric, metric, trace
 from nbcallbacks.history import history
 from nbcallbacks.sinks import JSONLSink, LoggingSink, Sink, SQLiteSink
+from nbcallbacks.version import __version__
 
 __all__ = [
     "JSONLSink",
@@ -23,12 +24,12 @@ __all__ = [
     "NotebookHandler",
     "SQLiteSink",
     "Sink",
+    "__version__",
     "ametric",
     "history",
     "metric",
     "trace",
 ]
-__version__ = "0.1.0"
 
 _LAZY_SUBMODULES = frozenset({"demo", "plot", "export"})
 

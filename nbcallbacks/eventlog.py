@@ -92,6 +92,8 @@ class EventLog:
         """Index of a thread by its ident; ``name`` when known, else looked up among the live threads."""
         index = self._threads.get(ident)
         if index is None:
+            if name is None and ident == threading.get_ident():
+                name = threading.current_thread().name
             if name is None:
                 name = next((t.name for t in threading.enumerate() if t.ident == ident), f"Thread-{ident}")
             index = self.thread_slot(name)

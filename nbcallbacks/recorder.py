@@ -113,8 +113,7 @@ class Recorder:
 
     def _append(self, now: float, code: int, run_index: int, data: Any) -> int:
         """Append one non-token event to the log (lock held); returns its sequence number."""
-        thread = self._log.thread_index(_get_ident(), threading.current_thread().name)
-        return self._log.append(now, run_index, thread, code, data=data)
+        return self._log.append(now, run_index, self._log.thread_index(_get_ident()), code, data=data)
 
     def _new_run(self, key: Hashable, parent_key: Hashable | None, name: str, run_type: str, now: float) -> RunRecord:
         run = self._runs.new(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the checks and tests need on a fresh machine, then runs all of them:
 # Chromium (Debian package) for the browser tests, a virtualenv with the package and its test extra,
-# the front end's npm packages; then ruff, mypy, tsc, vitest and pytest (unit, notebook and browser tests).
+# the front end's npm packages; then ruff, mypy, the import contracts (import-linter), the generated front-end
+# schema, tsc, vitest and pytest (unit, notebook and browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,10 +34,12 @@ step "front end: npm install (from the lock file), build, type-check, unit tests
   npm test --silent
 )
 
-step "ruff and mypy"
-ruff check nbcallbacks tests benchmarks
-ruff format --check nbcallbacks tests benchmarks
+step "ruff, mypy, import contracts, generated front-end schema"
+ruff check nbcallbacks tests benchmarks scripts
+ruff format --check nbcallbacks tests benchmarks scripts
 mypy
+lint-imports
+python scripts/generate_schema.py --check
 
 step "pytest (unit, notebooks, real browser)"
 pytest "$@"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from nbcallbacks import schema
 from nbcallbacks.notebook import notebook_name
+from nbcallbacks.version import __version__
 
 if TYPE_CHECKING:
     from nbcallbacks.events import EventRow, RunRecord
@@ -102,8 +103,6 @@ def dumps(obj: Any) -> str:
 
 def session_record(title: str | None, limits: dict[str, Any]) -> dict[str, Any]:
     """A new session record: who writes (host, process, notebook, versions), with which limits and schema."""
-    from nbcallbacks import __version__  # noqa: PLC0415 - the package imports this module
-
     try:
         hostname = socket.gethostname()
     except OSError:
