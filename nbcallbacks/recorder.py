@@ -12,6 +12,7 @@ Time comes from an injectable ``clock`` (``time.time`` by default), so tests set
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import traceback as traceback_module
@@ -25,13 +26,15 @@ from nbcallbacks.tokenqueue import TokenQueue
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
 
-    from nbcallbacks.events import EventRow, RunRecord
+    from nbcallbacks.events import EventRow, RunRecord, Status
 
 __all__ = ["Recorder", "Subscription", "Usage"]
 
 _MAX_HANDLER_ERRORS_KEPT = 200
-_SETTLE_AT = 2_048
-"""Queued tokens applied by the writing thread itself when no reader has done it (bounds the queue's memory)."""
+_SETTLE_AT = 512
+"""Queued tokens past which the writing thread applies them itself (no reader did: a reader starved of the
+interpreter lock by a fast stream, or none at all) and offers the backlog to subscribers that asked for it."""
+_USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
 _get_ident = threading.get_ident
 _METRIC_CODE = EVENT_CODE["metric"]
 _ABANDONED_CODE = EVENT_CODE["run_abandoned"]
@@ -43,14 +46,25 @@ class Subscription:
     The callback runs at most once between two reads (it is re-armed by ``read``), on whatever thread recorded
     the change, outside the recorder's lock. Keep it tiny (set a ``threading.Event``); a callback that raises is
     counted as a handler error and never reaches the user's chain.
+
+    ``on_backlog``, when given, is called on the streaming thread itself when tokens pile up unread (a stream
+    fast enough to starve reader threads of the interpreter lock): a consumer that must keep up at any token rate
+    (the widget) may read there, briefly, instead of waiting for its thread.
     """
 
-    __slots__ = ("_recorder", "armed", "callback", "cursor", "error_cursor", "token_sent")
+    __slots__ = ("_recorder", "armed", "callback", "cursor", "error_cursor", "on_backlog", "token_sent")
 
-    def __init__(self, recorder: Recorder, callback: Callable[[], None] | None, cursor: int) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        callback: Callable[[], None] | None,
+        cursor: int,
+        on_backlog: Callable[[], None] | None = None,
+    ) -> None:
         """Create a subscription; use ``Recorder.subscribe``."""
         self._recorder = recorder
         self.callback = callback
+        self.on_backlog = on_backlog
         self.cursor = cursor
         self.error_cursor = 0
         self.token_sent: dict[int, int] = {}
@@ -98,9 +112,15 @@ class Recorder:
             self._after_token()
 
     def _after_token(self) -> None:
-        """Wake the consumers, or apply the queue when nobody reads it (its tuples cost more than the log)."""
+        """Wake the consumers; past ``_SETTLE_AT`` unread tokens, apply them here and offer the backlog."""
         if len(self._pending) > _SETTLE_AT:
             self.settle()
+            for sub in self._subscriptions:
+                if sub.on_backlog is not None:
+                    try:
+                        sub.on_backlog()
+                    except Exception as exc:  # noqa: BLE001 - a consumer's failure must not reach the chain
+                        self.record_handler_error("subscriber", exc, notify=False)
         if self._armed:
             self._notify()
 
@@ -127,6 +147,16 @@ class Recorder:
         """A run met first through an end or error: kept, marked as never started."""
         run = self._new_run(key, parent_key, "(unknown)", run_type, now)
         run.started = False
+        return run
+
+    def _ending(
+        self, run_id: Hashable, parent_run_id: Hashable | None, run_type: str, status: Status, now: float
+    ) -> RunRecord:
+        """The run an end or error event ends (a placeholder if it was never seen), ended (lock held)."""
+        run = self._runs.by_key.get(run_id)
+        if run is None:
+            run = self._placeholder(run_id, parent_run_id, run_type, now)
+        self._runs.finish(run, status, now)
         return run
 
     def _token_placeholder(self, key: Hashable, parent_key: Hashable | None, now: float) -> RunRecord:
@@ -199,22 +229,14 @@ class Recorder:
         now = self.clock()
         with self._lock:
             self._drain()
-            run = self._runs.by_key.get(run_id)
-            if run is None:
-                run = self._placeholder(run_id, parent_run_id, run_type, now)
-            self._runs.finish(run, "ok", now)
+            run = self._ending(run_id, parent_run_id, run_type, "ok", now)
             run.outputs = outputs
             if inputs is not None:
                 run.inputs = inputs
             if usage is not None:
-                if not isinstance(usage, Usage):
-                    usage = Usage(*usage)
-                run.input_tokens = usage.input_tokens
-                run.output_tokens = usage.output_tokens
-                run.total_tokens = usage.total_tokens
-                run.cache_read_tokens = usage.cache_read_tokens
-                run.cache_creation_tokens = usage.cache_creation_tokens
-                run.reasoning_tokens = usage.reasoning_tokens
+                reported = usage if isinstance(usage, Usage) else Usage(*usage)
+                for name in _USAGE_FIELDS:  # Usage's fields are the run's fields of the same names
+                    setattr(run, name, getattr(reported, name))
             if model and not run.model:
                 run.model = model
             self._append(now, EVENT_CODE[event], run.order, data)
@@ -243,10 +265,7 @@ class Recorder:
         now = self.clock()
         with self._lock:
             self._drain()
-            run = self._runs.by_key.get(run_id)
-            if run is None:
-                run = self._placeholder(run_id, parent_run_id, run_type, now)
-            self._runs.finish(run, "interrupted" if interrupted else "error", now)
+            run = self._ending(run_id, parent_run_id, run_type, "interrupted" if interrupted else "error", now)
             run.error = error
             run.error_type = error_type
             run.traceback = traceback
@@ -334,11 +353,20 @@ class Recorder:
 
     # --- subscriptions
 
-    def subscribe(self, callback: Callable[[], None] | None = None, *, from_start: bool = True) -> Subscription:
-        """Register a consumer. With ``from_start`` its first read returns everything kept so far."""
+    def subscribe(
+        self,
+        callback: Callable[[], None] | None = None,
+        *,
+        from_start: bool = True,
+        on_backlog: Callable[[], None] | None = None,
+    ) -> Subscription:
+        """Register a consumer. With ``from_start`` its first read returns everything kept so far.
+
+        ``on_backlog``: see ``Subscription``.
+        """
         with self._lock:
             self._drain()
-            sub = Subscription(self, callback, 0 if from_start else self._log.end_seq)
+            sub = Subscription(self, callback, 0 if from_start else self._log.end_seq, on_backlog)
             if not from_start:
                 sub.error_cursor = len(self._handler_errors)
                 for run in self._runs.ordered:
