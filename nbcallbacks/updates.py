@@ -185,6 +185,10 @@ class _Channel:
             if lost:
                 self.lost_events += lost
                 self.total_missed += lost
+                if not (self.dropped_events or self.stale):  # not already dropping: tell it at this point
+                    marker = self._marker()
+                    self.batches.append(marker)
+                    self.queued += len(marker)
             if records:
                 if self._missing() or (self.batches and self.queued + len(records) > self.max_backlog):
                     self._drop(records)
