@@ -39,7 +39,9 @@ def create_app(graph: Runnable[Any, Any] | None = None, *, max_backlog: int = 2_
     """The app; ``graph`` defaults to the offline demo agent (``nbcallbacks.demo.agent``)."""
     app = FastAPI()
     app.state.graph = graph if graph is not None else agent(token_delay=0.03)
-    app.state.handler = NotebookHandler(title="fastapi example")
+    # One handler for the app. Its log keeps the last 100,000 events, but it keeps every run's record: in a
+    # long-lived server, recycle it now and then (or make one per request).
+    app.state.handler = NotebookHandler(title="fastapi example", max_events=100_000)
     app.state.max_backlog, app.state.tasks = max_backlog, set()
     app.add_api_route("/", page)
     app.add_api_route("/sse", sse)

@@ -125,7 +125,9 @@ class _Channel:
         self.members: set[str] | None = None if target is None else ({target} if self.target else set())
         """Ids of the followed run and its descendants seen so far (the reader's; ``None``: no run filter)."""
         self.max_backlog = max_backlog
-        self.cond = threading.Condition(threading.Lock())
+        self.cond = threading.Condition(threading.RLock())
+        """Re-entrant: a stream collected by the garbage collector (in a reference cycle) closes its channel from
+        whatever thread the collection runs on, possibly the reader's while it holds this very lock."""
         self.batches: deque[list[Record]] = deque()
         self.queued = 0
         self.finished = False
