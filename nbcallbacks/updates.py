@@ -187,7 +187,12 @@ class _Channel:
             if lost:
                 self.lost_events += lost
                 self.total_missed += lost
-                if not (self.dropped_events or self.stale):  # not already dropping: tell it at this point
+                tail = self.batches[-1] if self.batches else None
+                if tail is not None and len(tail) == 1 and tail[0]["kind"] == "dropped":  # not read yet: add to it
+                    tail[0]["lost_events"] += self.lost_events
+                    tail[0]["total_events"] = self.total_missed
+                    self.lost_events = 0
+                elif not (self.dropped_events or self.stale):  # not already dropping: tell it at this point
                     marker = self._marker()
                     self.batches.append(marker)
                     self.queued += len(marker)

@@ -14,13 +14,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.runnables import RunnableLambda
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
 from nbcallbacks.events import Limits
-from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, hub_for
+from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, _Channel, hub_for
 
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
 
@@ -445,3 +447,64 @@ async def test_cancelled_consumer_is_freed_by_its_async_with():
         await task
     assert hub.consumers == 0
     await eventually(lambda: not hub.active)
+
+
+# --- the drop bookkeeping of one consumer, under any interleaving of offers and reads
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    max_backlog=st.integers(1, 12),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("offer"), st.integers(0, 8), st.sets(st.sampled_from("abcd"), max_size=3)),
+            st.tuples(st.just("lost"), st.integers(1, 5), st.just(frozenset())),
+            st.tuples(st.just("take"), st.just(0), st.just(frozenset())),
+        ),
+        max_size=40,
+    ),
+)
+def test_a_consumer_gets_every_event_once_or_is_told_and_ends_with_every_runs_state(max_backlog, steps):
+    channel = _Channel(UpdateHub(NotebookHandler().recorder), None, None, max_backlog)  # fed here, not by a reader
+    seq = 0
+    version: dict[str, int] = {}
+    offered_events = lost = 0
+    received: list[dict[str, Any]] = []
+    largest = 0
+    for op, count, runs in steps:
+        if op == "offer":
+            batch: list[dict[str, Any]] = []
+            for _ in range(count):
+                batch.append({"kind": "event", "seq": seq, "run_id": "a", "parent_run_id": None, "event": "text"})
+                seq += 1
+            for run_id in sorted(runs):
+                version[run_id] = version.get(run_id, 0) + 1
+                batch.append({"kind": "run", "run_id": run_id, "parent_run_id": None, "v": version[run_id]})
+            offered_events += count
+            largest = max(largest, len(batch))
+            channel.offer(batch)
+        elif op == "lost":
+            seq += count  # left the log unread
+            lost += count
+            channel.offer([], lost=count)
+        else:
+            with channel.cond:
+                records, done = channel.take()
+            assert not done
+            received.extend(records)
+        assert channel.queued <= max(max_backlog, largest) + 1  # + a marker for events lost unread
+    while True:
+        with channel.cond:
+            records, _ = channel.take()
+        if not records:
+            break
+        received.extend(records)
+    markers = [record for record in received if record["kind"] == "dropped"]
+    events = [record["seq"] for record in received if record["kind"] == "event"]
+    assert events == sorted(set(events))
+    assert len(events) + sum(marker["events"] for marker in markers) == offered_events
+    assert sum(marker["lost_events"] for marker in markers) == lost
+    assert (markers[-1]["total_events"] if markers else 0) == offered_events - len(events) + lost
+    last = {record["run_id"]: record["v"] for record in received if record["kind"] == "run"}
+    assert last == version  # every run's latest state arrived, after anything older
+    channel.close()
