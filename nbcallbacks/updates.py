@@ -35,12 +35,14 @@ Filtering happens before the queue, so a consumer following one request is never
   with concurrent requests on one handler, choose the run id yourself instead (two consumers waiting for "the
   next" run would follow the same one).
 
-Records are fresh dictionaries for each consumer (modify them freely); the payload previews inside them are
-shared (read them, do not modify them). A ``"dropped"`` record has ``kind``, ``session``, ``time``, ``events`` (event
-records of this consumer's selection that did not fit in its backlog since the last ``"dropped"`` record),
-``lost_events`` (events that left the recorder's log, ``Limits.max_events``, before they could be read; not
-filtered), ``runs`` (how many ``"run"`` records with the current state of the touched runs follow) and
-``total_events`` (everything this consumer missed so far).
+Each consumer gets its own record dictionaries (add or remove keys freely); the values inside them (payload
+previews, tags, metrics) are shared: read them, do not modify them.
+
+A ``"dropped"`` record has ``kind``, ``session``, ``time``, ``events`` (event records of this consumer's selection
+that did not fit in its backlog since the last ``"dropped"`` record), ``lost_events`` (events that left the
+recorder's log, ``Limits.max_events``, before they could be read; not filtered), ``runs`` (how many ``"run"``
+records with the current state of the touched runs follow) and ``total_events`` (everything this consumer missed
+so far).
 """
 
 from __future__ import annotations
@@ -316,7 +318,6 @@ class UpdateHub:
         self._sub: Subscription | None = None
         self._wake: threading.Event | None = None
         self._thread: threading.Thread | None = None
-        self.reads = 0
         self._reported = False
 
     @property
@@ -428,7 +429,6 @@ class UpdateHub:
 
     def _distribute(self, sub: Subscription) -> None:
         delta = sub.read()
-        self.reads += 1
         if not (delta.events or delta.runs or delta.dropped_events):
             return
         session = self.session_id

@@ -508,3 +508,20 @@ def test_a_consumer_gets_every_event_once_or_is_told_and_ends_with_every_runs_st
     last = {record["run_id"]: record["v"] for record in received if record["kind"] == "run"}
     assert last == version  # every run's latest state arrived, after anything older
     channel.close()
+
+
+def test_a_consumer_whose_event_loop_closed_harms_nobody():
+    h = NotebookHandler()
+    orphan = h.updates()
+    loop = asyncio.new_event_loop()
+    waiting = loop.create_task(orphan.__anext__())
+    loop.run_until_complete(asyncio.sleep(0))  # it now awaits its future on that loop...
+    assert orphan._channel.waiter is not None
+    loop.close()  # ...which closes without finishing it (a notebook's loop gone, say)
+    other = h.iter_updates(run=NEXT_ROOT)
+    agent(token_delay=0).invoke(QUESTION, config={"callbacks": [h]})
+    check_complete(h, list(other))  # waking the orphan failed quietly; nobody else noticed
+    assert h.recorder.handler_error_count == 0
+    assert not waiting.done()
+    orphan.close()
+    waiting._log_destroy_pending = False  # it can never finish: its loop is gone (that is the point)
