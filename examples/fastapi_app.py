@@ -57,8 +57,15 @@ async def follow(state: Any, question: str) -> AsyncIterator[Updates]:
         config = {"callbacks": [state.handler], "run_id": run_id}
         task = asyncio.create_task(state.graph.ainvoke({"messages": [("user", question)]}, config))
         state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # a failure is in the run tree
+
+        def finished(done: asyncio.Task[Any]) -> None:
+            state.tasks.discard(done)
+            if not done.cancelled():
+                done.exception()  # a failure shows in the run tree (status "error"), not in the server's log
+            if state.handler.recorder.run(str(run_id)) is None:
+                updates.close()  # it failed before its run even started: nothing else would end the stream
+
+        task.add_done_callback(finished)
         try:
             yield updates
         finally:

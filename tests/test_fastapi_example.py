@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import uvicorn
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda
 from websockets.sync.client import connect
 
 from nbcallbacks.demo import DemoChatModel, agent
@@ -329,3 +329,22 @@ def test_the_page_shows_the_answer_and_the_run_tree_in_chromium(demo_server):
         page.close()
     assert errors == []
     wait_until(lambda: idle(app), "the requests to leave nothing behind")
+
+
+class BrokenBeforeStart(Runnable[Any, Any]):
+    """Fails before LangChain records anything (no run ever starts)."""
+
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        raise RuntimeError("broken before it starts")
+
+    async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        raise RuntimeError("broken before it starts")
+
+
+def test_a_run_that_never_starts_ends_the_stream():
+    app = example.create_app(BrokenBeforeStart())
+    with serve(app) as address:
+        assert ask_sse(address) == []
+        assert ask_ws(address) == []
+        wait_until(lambda: idle(app), "the requests to leave nothing behind")
+    assert app.state.handler.recorder.event_count == 0
