@@ -121,8 +121,7 @@ class _Channel:
     def __init__(self, hub: UpdateHub, kinds: frozenset[str] | None, target: str | None, max_backlog: int) -> None:
         self.hub = hub
         self.kinds = kinds
-        self.follow_next = target == NEXT_ROOT
-        self.target: str | None = None if self.follow_next else target
+        self.target: str | None = None if target == NEXT_ROOT else target
         """The followed run id (``None``: everything, or waiting for the next root run)."""
         self.members: set[str] | None = None if target is None else ({target} if self.target else set())
         """Ids of the followed run and its descendants seen so far (the reader's; ``None``: no run filter)."""
@@ -140,7 +139,6 @@ class _Channel:
         self.stale: dict[str, Record] = {}
         """Latest run record, per run id, of what was dropped since the last ``"dropped"`` record."""
         self.total_missed = 0
-        self.delivered = 0
         self.waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
 
     # --- the reader's side (hub lock held)
@@ -259,12 +257,9 @@ class _Channel:
             self.queued = 0
             if self._missing():
                 records = [*records, *self._marker()]
-            self.delivered += len(records)
             return records, False
         if self._missing():
-            records = self._marker()
-            self.delivered += len(records)
-            return records, False
+            return self._marker(), False
         return [], self.finished
 
     def close(self) -> None:
