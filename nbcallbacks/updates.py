@@ -13,8 +13,9 @@ request from FastAPI::
 How it works, and what it costs:
 
 - One reader thread per handler (only while consumers are attached) wakes when the recorder changes, reads what
-  changed once, builds the records once and hands them to every consumer's own bounded queue. The chain pays
-  for setting one ``threading.Event`` per read, nothing per consumer; a handler without consumers pays nothing.
+  changed once, builds the records once (with the run tree's derived fields, as the sinks' writer does) and hands
+  them to every consumer's own bounded queue. The chain pays for setting one ``threading.Event`` per read, nothing
+  per consumer; between consumers the reader is gone and the chain pays nothing (one call at most).
 - Each consumer holds at most ``max_backlog`` records. A consumer that cannot keep up (a slow or stalled client)
   never slows the chain or the other consumers: later records are dropped for it, counted, and it is told with a
   ``"dropped"`` record once it catches up, followed by the current state of the runs those records touched (their
@@ -58,8 +59,9 @@ from collections import deque
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
-from nbcallbacks.events import EVENT_NAMES, RunRecord
-from nbcallbacks.sinks.records import _session_info, event_record, run_record
+from nbcallbacks.events import EVENT_NAMES
+from nbcallbacks.sinks.records import event_record, run_record, session_record
+from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -279,12 +281,13 @@ class _Channel:
 
 
 class UpdateHub:
-    """Reads a recorder for its live consumers: one reader thread, started with the first consumer.
+    """Reads a recorder for its live consumers: one reader thread, running while consumers are attached.
 
-    The reader subscribes to the recorder when the first consumer is opened, and unsubscribes and ends when the
-    last one is closed or finished (a handler without consumers pays nothing). Each wake-up, it reads what changed
-    since its last read, builds the records once (``event_record``/``run_record``, as for sinks) and offers each
-    consumer its selection.
+    The reader starts with the first consumer and ends when the last one is closed or finished. Each wake-up, it
+    reads what changed since its last read, builds the records once (``event_record``/``run_record``, as the sinks'
+    writer does, with the derived fields of a ``Tree`` it keeps) and offers each consumer its selection. Between
+    consumers its subscription stays, disarmed (the recorder calls it at most once, then never until it reads
+    again): the next first consumer catches up on what changed meanwhile, no more.
 
     Args:
         recorder: what to read.
@@ -302,16 +305,18 @@ class UpdateHub:
         title: str | None = None,
         interval: float = 0.0,
     ) -> None:
-        """Create the hub; nothing runs until a consumer is opened."""
+        """Create the hub; nothing runs, and the recorder does not know it, until a consumer is opened."""
         self.recorder = recorder
-        self.session: Record = dict(session) if session else _session_info(title, asdict(recorder.limits))
+        self.session: Record = dict(session) if session else session_record(title, asdict(recorder.limits))
         self.session_id: str = self.session["session"]
         self.interval = interval
         self._lock = threading.Lock()
         """Held while a delta is read and distributed, and while consumers are added or the reader stops."""
         self._channels: list[_Channel] = []
+        self._wake = threading.Event()
         self._sub: Subscription | None = None
-        self._wake: threading.Event | None = None
+        self._tree = Tree()
+        """Every run read so far (its latest copy) and what the tree derives for it (read under ``_lock``)."""
         self._thread: threading.Thread | None = None
         self._reported = False
 
@@ -341,6 +346,8 @@ class UpdateHub:
             raise ValueError(msg)
         channel = _Channel(self, selection, target, max_backlog)
         with self._lock:
+            if self._thread is None:
+                self._catch_up()
             if selection is not None and "session" in selection:
                 session = dict(self.session)
                 session["first_time"] = self.recorder.first_time
@@ -350,65 +357,55 @@ class UpdateHub:
                 self._seed(channel)
             if not channel.finished:
                 self._channels = [*self._channels, channel]
-                if self._sub is None:
-                    self._start()
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._read_loop, name="nbcallbacks-updates", daemon=True)
+                    self._thread.start()
         return channel
 
     def poke(self) -> None:
         """Wake the reader (a consumer closed: it forgets it, and stops when none is left)."""
-        wake = self._wake
-        if wake is not None:
-            wake.set()
+        self._wake.set()
 
     # --- internals (hub lock held unless said otherwise)
 
-    def _start(self) -> None:
-        wake = threading.Event()
-        sub = self.recorder.subscribe(wake.set, from_start=False)
-        self._wake, self._sub = wake, sub
-        self._thread = threading.Thread(
-            target=self._read_loop, args=(sub, wake), name="nbcallbacks-updates", daemon=True
-        )
-        self._thread.start()
+    def _catch_up(self) -> None:
+        """Before the reader starts: subscribe (first time), or take in what changed since it stopped."""
+        if self._sub is None:
+            self._sub = self.recorder.subscribe(self._wake.set, from_start=False)
+            weakref.finalize(self, self._sub.close)
+            self._tree.update(self.recorder.runs())
+        else:
+            self._tree.update(self._sub.read(rows=False).runs)
+        self._wake.clear()
 
     def _seed(self, channel: _Channel) -> None:
         """A consumer of a run that already started gets its subtree's current state first."""
         target = channel.target
-        if target is None or self.recorder.run(target) is None:
+        if target is None or target not in self._tree:
             return
-        runs = self.recorder.runs()
-        members = channel.members if channel.members is not None else set()
-        subtree: list[RunRecord] = []
-        for run in runs:  # start order: a parent comes before its children
-            if run.run_id == target or run.parent_run_id in members:
-                members.add(run.run_id)
-                subtree.append(run)
-        first_start = self._first_start(subtree)
-        records = [run_record(run, first_start, self.session_id) for run in subtree]
+        subtree = self._tree.subtree(target)
+        if channel.members is not None:
+            channel.members.update(subtree)
+        records = [
+            run_record(self._tree.run(run_id), self._tree.derived(run_id), self.session_id) for run_id in subtree
+        ]
         selected, _ = channel.select(records)
         if selected:
             channel.batches.append(selected)
             channel.queued += len(selected)
-        if subtree and subtree[0].status != "running":
+        if self._tree.run(target).status != "running":
             channel.finished = True
 
-    def _first_start(self, runs: list[RunRecord]) -> float:
-        first = self.recorder.first_time
-        if first is not None:
-            return first
-        return min((run.start for run in runs), default=0.0)
-
-    def _read_loop(self, sub: Subscription, wake: threading.Event) -> None:
+    def _read_loop(self) -> None:
+        wake = self._wake
         while True:
             wake.wait()
             if self.interval > 0:
                 time.sleep(self.interval)
             wake.clear()
             with self._lock:
-                if self._sub is not sub:
-                    return
                 try:
-                    self._distribute(sub)
+                    self._distribute()
                 except Exception as exc:  # the reader must survive anything
                     if not self._reported:
                         self._reported = True
@@ -418,22 +415,23 @@ class UpdateHub:
                 if len(live) != len(self._channels):
                     self._channels = live
                 if not live:
-                    sub.close()
-                    self._sub = self._wake = self._thread = None
+                    self._thread = None
                     return
 
-    def _distribute(self, sub: Subscription) -> None:
-        delta = sub.read()
-        if not (delta.events or delta.runs or delta.dropped_events):
+    def _distribute(self) -> None:
+        if self._sub is None:
+            return
+        delta = self._sub.read()
+        tree = self._tree
+        changed = tree.update(delta.runs) if delta.runs else []
+        if not (delta.events or changed or delta.dropped_events):
             return
         session = self.session_id
         origin = self.recorder.first_time
         if origin is None:
             origin = delta.events[0].time if delta.events else 0.0
-        runs = [RunRecord(**wire) for wire in delta.runs]
-        first_start = self._first_start(runs)
         records = [event_record(row, origin, session) for row in delta.events]
-        records.extend(run_record(run, first_start, session) for run in runs)
+        records.extend(run_record(tree.run(run_id), tree.derived(run_id), session) for run_id in changed)
         for channel in self._channels:
             if channel.closed or channel.finished:
                 continue

@@ -143,7 +143,7 @@ def check_run(h: NotebookHandler, records: list[dict[str, Any]]) -> str:
                 run.status,
                 run.name,
                 run.parent_run_id,
-                run.token_count,
+                run.streamed_chunks,
             )
     assert final[root]["status"] == "ok"
     assert not any({"inputs", "outputs", "data"} & record.keys() for record in records)  # payloads stay server-side
@@ -252,14 +252,14 @@ def test_a_stalled_client_slows_nobody_and_is_told_what_it_missed():
     assert missed == dropped[-1]["total_events"] > 0
     model = _model(h, stalled_root)
     received = [record for record in rest if record["kind"] == "event"]
-    assert len(received) + missed == h.recorder.run(model).token_count
+    assert len(received) + missed == h.recorder.run(model).streamed_chunks
     seqs = [record["seq"] for record in received]
     assert seqs == sorted(set(seqs))  # in order, none twice
     final = {record["run_id"]: record for record in rest if record["kind"] == "run"}
     assert set(final) == subtree(h, stalled_root)
     for run_id, record in final.items():
         run = h.recorder.run(run_id)
-        assert (record["status"], record["streamed_chunks"]) == (run.status, run.token_count)
+        assert (record["status"], record["streamed_chunks"]) == (run.status, run.streamed_chunks)
     wait_until(lambda: idle(app), "the requests to leave nothing behind")
 
 

@@ -65,7 +65,7 @@ def check_complete(h: NotebookHandler, records: list[dict[str, Any]], run_ids: s
         record = final[run.run_id]
         assert (record["status"], record["streamed_chunks"], record["parent_run_id"], record["name"]) == (
             run.status,
-            run.token_count,
+            run.streamed_chunks,
             run.parent_run_id,
             run.name,
         )
@@ -86,6 +86,15 @@ def read_to_marker(h: NotebookHandler, stream: UpdatesIterator) -> list[dict[str
             continue
         records.append(record)
     raise AssertionError("the stream ended before the marker run")
+
+
+def check_idle(h: NotebookHandler) -> None:
+    """Without consumers the reader stops, and recording goes on without waking anything of it."""
+    hub = hub_for(h)
+    wait_until(lambda: not hub.active, "the reader to stop with its last consumer")
+    FakeListChatModel(responses=["more"]).invoke("go", config={"callbacks": [h]})
+    assert not hub.active
+    assert [sub.armed for sub in h.recorder._subscriptions] == [False]  # called once at most, then never again
 
 
 def subtree(h: NotebookHandler, root: str) -> set[str]:
@@ -119,8 +128,7 @@ def test_blocking_iterator_follows_a_run_in_a_worker_thread_to_its_end():
     assert stream.run_id == str(run_id)
     text = "".join(record["token"] or "" for record in events_of(records) if record["run_type"] == "chat_model")
     assert text == "".join(h.recorder.run_text(run.run_id, None) for run in h.recorder.runs())
-    wait_until(lambda: not hub_for(h).active, "the reader to stop with its last consumer")
-    assert h.recorder._subscriptions == []
+    check_idle(h)
 
 
 def test_records_are_the_ones_sinks_receive():
@@ -163,7 +171,7 @@ def test_kinds_select_record_kinds_and_event_names():
     agent(token_delay=0).invoke(QUESTION, config={"callbacks": [h], "run_id": run_id})
     token_records = list(tokens)  # ends with the run although it gets no run records
     assert {record["event"] for record in token_records} == {"llm_new_token"}
-    assert len(token_records) == sum(run.token_count for run in h.recorder.runs())
+    assert len(token_records) == sum(run.streamed_chunks for run in h.recorder.runs())
     tree_records = list(tree)
     assert Counter(record.get("event", record["kind"]) for record in tree_records).keys() == {
         "run",
@@ -260,9 +268,8 @@ def test_close_ends_a_waiting_iteration_and_frees_the_consumer():
     reader.join(60)
     assert not reader.is_alive()
     assert got == []
-    wait_until(lambda: not hub.active, "the hub's reader to stop")
     assert hub.consumers == 0
-    assert h.recorder._subscriptions == []
+    check_idle(h)
 
 
 def test_break_frees_the_consumer():
@@ -330,7 +337,7 @@ def test_a_stalled_consumer_is_told_what_it_missed_and_slows_nobody():
         run.run_id: run.status for run in h.recorder.runs()
     }
     assert {run_id: record["streamed_chunks"] for run_id, record in final.items()} == {
-        run.run_id: run.token_count for run in h.recorder.runs()
+        run.run_id: run.streamed_chunks for run in h.recorder.runs()
     }
     # and it goes on receiving live records once it caught up
     DemoChatModel(responses=["c"], token_delay=0).invoke("again", config={"callbacks": [h]})
