@@ -7,10 +7,13 @@ consumer's own event loop.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -532,3 +535,18 @@ def test_a_consumer_whose_event_loop_closed_harms_nobody():
     assert not waiting.done()
     orphan.close()
     waiting._log_destroy_pending = False  # it can never finish: its loop is gone (that is the point)
+
+
+def test_the_module_imports_only_the_standard_library():
+    code = (
+        "import importlib.util, sys, pathlib, types\n"
+        "pkg = types.ModuleType('nbcallbacks'); pkg.__path__ = [str(pathlib.Path('nbcallbacks'))]\n"
+        "sys.modules['nbcallbacks'] = pkg  # without the package __init__, which pulls in the handler\n"
+        "import nbcallbacks.updates\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "{'langchain_core','langgraph','pandas','numpy','IPython','ipykernel','anywidget','traitlets','pydantic'}]\n"
+        "print(','.join(bad))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == ""
