@@ -3,11 +3,12 @@
 1. Hot path: per-event cost of a 2,000-token sync stream with a no-op handler, NotebookHandler alone, and
    NotebookHandler with 1 and 10 consumers attached (``iter_updates()`` drained by threads; "10 per-request" are
    consumers each following its own run, as a server has, one of them this stream's). Interleaved rounds,
-   medians; ratios side by side. "drained" is how long after the stream's end the last consumer had every event.
+   medians; ratios side by side. "drained" is how long after the stream's end the last consumer had every event;
+   "CPU" is the process's CPU time (all threads) per event until then, less sensitive to other processes' load.
 2. Delivery latency token -> consumer (from the recorder's timestamp to the consumer holding the record) for a
    stream paced at ~1,000 tokens/s, p50 / p95 / max, with the chain in a worker thread and blocking consumers,
    with the chain in a worker thread and an async consumer on the loop, and with the chain on the consumer's
-   loop (``astream``).
+   loop (``ainvoke`` of a streaming model).
 
     python benchmarks/updates.py [--rounds 9] [--tokens 2000]
 """
@@ -57,8 +58,9 @@ def drain(stream: Any, events: int, done: list[float]) -> None:
     stream.close()
 
 
-def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float, float | None]:
-    """Seconds of the stream, and from its end until the last consumer had everything (None without any)."""
+def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float, float | None, float]:
+    """Seconds of the stream, from its end until the last consumer had everything (None without any), and the
+    process's CPU seconds from the stream's start until then (every thread: chain, reader, consumers)."""
     if config == "no-op handler":
         handler: Any = NoOpHandler()
         consumers = 0
@@ -79,6 +81,7 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
         reader.start()
     time.sleep(0.2)  # let the threads settle
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     for _ in model.stream("go", config={"callbacks": [handler], "run_id": run_id}):
         pass
@@ -86,10 +89,11 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
     for reader in readers:
         reader.join(120)
         check(not reader.is_alive(), "a consumer never got everything")
+    cpu = time.process_time() - cpu
     for stream in waiting:
         check(stream.queued == 0, "a consumer got another request's records")
         stream.close()
-    return end - start, (max(done) - end if done else None)
+    return end - start, (max(done) - end if done else None), cpu
 
 
 def hot_path(rounds: int, tokens: int) -> None:
@@ -98,26 +102,33 @@ def hot_path(rounds: int, tokens: int) -> None:
     configs = ["no-op handler", "NotebookHandler", "+ 1 consumer", "+ 10 consumers", "+ 10 per-request"]
     per_event: dict[str, list[float]] = {name: [] for name in configs}
     drained: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
     for name in configs:  # warm up
         one_round(model, name, events)
     for _ in range(rounds):
         for name in configs:
-            elapsed, after = one_round(model, name, events)
+            elapsed, after, seconds = one_round(model, name, events)
             per_event[name].append(elapsed / events * 1e6)
+            cpu[name].append(seconds / events * 1e6)
             if after is not None:
                 drained[name].append(after * 1e3)
 
-    def paired(name: str, reference: str) -> float:
+    def paired(values: dict[str, list[float]], name: str, reference: str) -> float:
         """Median over rounds of the ratio within each round: robust to a machine whose load drifts."""
-        return statistics.median(a / b for a, b in zip(per_event[name], per_event[reference], strict=True))
+        return statistics.median(a / b for a, b in zip(values[name], values[reference], strict=True))
 
     print(f"Hot path: {tokens:,}-token sync stream, {rounds} interleaved rounds (medians; ratios paired per round)")
-    print(f"{'configuration':<22}{'per event':>12}{'vs alone':>10}{'vs no-op':>10}{'drained':>12}")
+    print("  wall: the stream's time per event; CPU: every thread's, until the last consumer had everything")
+    print(
+        f"{'configuration':<22}{'wall/event':>12}{'vs alone':>10}{'vs no-op':>10}{'drained':>12}"
+        f"{'CPU/event':>12}{'vs alone':>10}"
+    )
     for name in configs:
         median = statistics.median(per_event[name])
         after = f"{statistics.median(drained[name]):7.1f} ms" if drained[name] else ""
-        alone, noop = paired(name, "NotebookHandler"), paired(name, "no-op handler")
-        print(f"{name:<22}{median:9.2f} µs{alone:9.2f}×{noop:9.2f}×{after:>12}")
+        alone, noop = paired(per_event, name, "NotebookHandler"), paired(per_event, name, "no-op handler")
+        used, used_ratio = statistics.median(cpu[name]), paired(cpu, name, "NotebookHandler")
+        print(f"{name:<22}{median:9.2f} µs{alone:9.2f}×{noop:9.2f}×{after:>12}{used:9.2f} µs{used_ratio:9.2f}×")
     print("  (core target: NotebookHandler / no-op handler ≤ 1.15)")
     print()
 
