@@ -1,7 +1,7 @@
 """Stream the demo agent's tokens and run tree to a web page, over server-sent events and over a WebSocket.
 
     pip install "nbcallbacks[examples]"
-    uvicorn examples.fastapi_app:app        # then open http://127.0.0.1:8000
+    uvicorn examples.fastapi_app:app        # from a checkout of the repository; then open http://127.0.0.1:8000
 
 One ``NotebookHandler`` serves every request: each request names its run (``config={"run_id": ...}``) and follows
 only that run with ``handler.updates(run=...)``. A client that reads too slowly gets a ``"dropped"`` record instead
