@@ -18,11 +18,13 @@ from nbcallbacks.recorder import Recorder
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+    from uuid import UUID
 
     import pandas as pd
 
     from nbcallbacks.sinks import Sink, SinkWriter
+    from nbcallbacks.updates import Updates, UpdatesIterator
     from nbcallbacks.widget import TraceWidget
 
 __all__ = ["NotebookHandler", "ametric", "metric", "trace"]
@@ -208,3 +210,21 @@ class NotebookHandler(CallbackIntake):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Show the widget when the handler is the last expression of a cell or passed to ``display``."""
         return self.widget._repr_mimebundle_(**kwargs)
+
+    # --- live updates for your own front end (nbcallbacks.updates): thin delegations
+
+    def updates(
+        self, *, kinds: str | Iterable[str] | None = None, run: str | UUID | None = None, max_backlog: int = 10_000
+    ) -> Updates:
+        """Live records for one async consumer: ``async for record in h.updates()`` (see ``nbcallbacks.updates``)."""
+        from nbcallbacks.updates import updates  # noqa: PLC0415 - only when used
+
+        return updates(self, kinds=kinds, run=run, max_backlog=max_backlog)
+
+    def iter_updates(
+        self, *, kinds: str | Iterable[str] | None = None, run: str | UUID | None = None, max_backlog: int = 10_000
+    ) -> UpdatesIterator:
+        """Live records for one blocking consumer: ``for record in h.iter_updates()`` (see ``nbcallbacks.updates``)."""
+        from nbcallbacks.updates import iter_updates  # noqa: PLC0415 - only when used
+
+        return iter_updates(self, kinds=kinds, run=run, max_backlog=max_backlog)

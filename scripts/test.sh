@@ -35,8 +35,8 @@ step "front end: npm install (from the lock file), build, type-check, unit tests
 )
 
 step "ruff, mypy, import contracts, generated front-end schema"
-ruff check nbcallbacks tests benchmarks scripts
-ruff format --check nbcallbacks tests benchmarks scripts
+ruff check nbcallbacks tests benchmarks scripts examples
+ruff format --check nbcallbacks tests benchmarks scripts examples
 mypy
 lint-imports
 python scripts/generate_schema.py --check

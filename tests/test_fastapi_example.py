@@ -1,0 +1,323 @@
+"""The FastAPI example, served by a real uvicorn on loopback, read by real SSE (httpx) and WebSocket clients.
+
+Each request runs the demo agent; its client gets that run's tokens once, in order, and its run tree, and nothing
+of the other requests. A client that stops reading slows neither the agent nor the other clients and is told what
+it missed; a client that leaves mid-run leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import uvicorn
+from langchain_core.runnables import Runnable, RunnableLambda
+from websockets.sync.client import connect
+
+from nbcallbacks.demo import DemoChatModel, agent
+from nbcallbacks.updates import hub_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fastapi import FastAPI
+
+    from nbcallbacks import NotebookHandler
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "What's the weather in Paris, and what is 17 * 3?"
+
+
+def load_example() -> Any:
+    spec = importlib.util.spec_from_file_location("fastapi_app", ROOT / "examples" / "fastapi_app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("fastapi_app", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = load_example()
+
+
+def wait_until(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port, in a thread; yields ``host:port``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16_384)  # small kernel buffers: a stalled client shows
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "uvicorn to start")
+        yield "{}:{}".format(*sock.getsockname())
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
+    assert not thread.is_alive()
+
+
+def sse_records(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The records of an SSE response, up to its ``end`` event (``AssertionError`` if it never comes)."""
+    event = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            if event == "end":
+                return
+            yield json.loads(line.removeprefix("data: "))
+        elif not line:
+            event = None
+    raise AssertionError("the stream ended without its end event")
+
+
+def ask_sse(address: str, question: str = QUESTION) -> list[dict[str, Any]]:
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream("GET", f"http://{address}/sse", params={"q": question}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return list(sse_records(response))
+
+
+def ask_ws(address: str, question: str = QUESTION) -> list[dict[str, Any]]:
+    with connect(f"ws://{address}/ws", open_timeout=60) as ws:
+        ws.send(question)
+        return [json.loads(message) for message in ws]  # ends when the server closes after the run
+
+
+def subtree(h: NotebookHandler, root: str) -> set[str]:
+    members = {root}
+    for run in h.recorder.runs():
+        if run.parent_run_id in members:
+            members.add(run.run_id)
+    return members
+
+
+def root_of(records: list[dict[str, Any]]) -> str:
+    roots = {record["run_id"] for record in records if record["kind"] == "run" and record["parent_run_id"] is None}
+    assert len(roots) == 1
+    return roots.pop()
+
+
+def check_run(h: NotebookHandler, records: list[dict[str, Any]]) -> str:
+    """One run's tokens once, in order, its whole tree in its final state, nothing else; returns its root id."""
+    root = root_of(records)
+    runs = subtree(h, root)
+    assert {record["run_id"] for record in records} <= runs
+    tokens = [record for record in records if record["kind"] == "event"]
+    assert {record["event"] for record in tokens} == {"llm_new_token"}
+    expected = [row for row in h.recorder.events() if row.run_id in runs and row.event == "llm_new_token"]
+    assert [record["seq"] for record in tokens] == [row.seq for row in expected]
+    assert [record["token"] for record in tokens] == [row.token for row in expected]
+    final = {record["run_id"]: record for record in records if record["kind"] == "run"}
+    assert set(final) == runs
+    for run in h.recorder.runs():
+        if run.run_id in runs:
+            record = final[run.run_id]
+            assert (record["status"], record["name"], record["parent_run_id"], record["streamed_chunks"]) == (
+                run.status,
+                run.name,
+                run.parent_run_id,
+                run.streamed_chunks,
+            )
+    assert final[root]["status"] == "ok"
+    assert not any({"inputs", "outputs", "data"} & record.keys() for record in records)  # payloads stay server-side
+    text = "".join(record["token"] for record in tokens if record["token_kind"] == "text")
+    models = [run for run in h.recorder.runs() if run.run_id in runs and run.run_type == "chat_model"]
+    assert text == "".join(h.recorder.run_text(run.run_id) for run in models)
+    assert "Paris" in text
+    assert "51" in text
+    return root
+
+
+def idle(app: FastAPI) -> bool:
+    hub = hub_for(app.state.handler)
+    return not app.state.tasks and hub.consumers == 0 and not hub.active
+
+
+@pytest.fixture(scope="module")
+def demo_server() -> Iterator[tuple[FastAPI, str]]:
+    app = example.create_app(agent(token_delay=0.005))
+    with serve(app) as address:
+        yield app, address
+
+
+def test_page_is_served(demo_server):
+    _, address = demo_server
+    page = httpx.get(f"http://{address}/", timeout=60)
+    assert page.status_code == 200
+    assert "EventSource" in page.text
+    assert "WebSocket" in page.text
+
+
+def test_sse_streams_the_tokens_and_the_run_tree(demo_server):
+    app, address = demo_server
+    check_run(app.state.handler, ask_sse(address))
+    wait_until(lambda: idle(app), "the request to leave nothing behind")
+
+
+def test_websocket_streams_the_tokens_and_the_run_tree(demo_server):
+    app, address = demo_server
+    check_run(app.state.handler, ask_ws(address))
+    wait_until(lambda: idle(app), "the request to leave nothing behind")
+
+
+def test_concurrent_requests_each_get_only_their_own_run():
+    clients = 4
+    arrived: list[int] = []
+    everyone = asyncio.Event()
+
+    async def gate(inputs: Any) -> Any:
+        """Each run waits here until every request has started its own: the runs surely overlap."""
+        arrived.append(1)
+        if len(arrived) == clients:
+            everyone.set()
+        await everyone.wait()
+        return inputs
+
+    app = example.create_app(RunnableLambda(gate) | agent(token_delay=0.002))
+    h = app.state.handler
+    results: dict[str, list[dict[str, Any]]] = {}
+
+    def client(name: str) -> None:
+        results[name] = (ask_sse if name.startswith("sse") else ask_ws)(address)
+
+    with serve(app) as address:
+        threads = [threading.Thread(target=client, args=(name,)) for name in ("sse-1", "sse-2", "ws-1", "ws-2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        wait_until(lambda: idle(app), "the requests to leave nothing behind")
+    assert len(results) == clients
+    roots = [check_run(h, records) for records in results.values()]
+    assert len(set(roots)) == clients
+    assert len([run for run in h.recorder.runs() if run.parent_run_id is None]) == clients
+
+
+def test_a_stalled_client_slows_nobody_and_is_told_what_it_missed():
+    long_answer = DemoChatModel(responses=["word " * 6_000], token_delay=0)
+    app = example.create_app(agent(long_answer), max_backlog=1_000)
+    h = app.state.handler
+    with (
+        serve(app) as address,
+        httpx.Client(timeout=120) as slow_client,
+        slow_client.stream("GET", f"http://{address}/sse", params={"q": "hi"}) as stalled,
+    ):
+        records = sse_records(stalled)
+        head = []
+        for record in records:  # until it knows its run; then it stops reading
+            head.append(record)
+            if record["kind"] == "run" and record["parent_run_id"] is None:
+                break
+        stalled_root = head[-1]["run_id"]
+        # the other client gets everything of its own run, and both runs go to their end meanwhile
+        other = ask_ws(address, "hello")
+        other_root = root_of(other)
+        assert other_root != stalled_root
+        assert not [record for record in other if record["kind"] == "dropped"]
+        tokens = [record["token"] for record in other if record["kind"] == "event"]
+        assert "".join(tokens) == h.recorder.run_text(_model(h, other_root))
+        wait_until(lambda: h.recorder.run(stalled_root).status == "ok", "the stalled client's run to end")
+        # now it reads again: what did not fit is counted, and its run tree is exact at the end
+        rest = [*head, *records]
+    dropped = [record for record in rest if record["kind"] == "dropped"]
+    assert dropped
+    missed = sum(record["events"] for record in dropped)
+    assert missed == dropped[-1]["total_events"] > 0
+    model = _model(h, stalled_root)
+    received = [record for record in rest if record["kind"] == "event"]
+    assert len(received) + missed == h.recorder.run(model).streamed_chunks
+    seqs = [record["seq"] for record in received]
+    assert seqs == sorted(set(seqs))  # in order, none twice
+    final = {record["run_id"]: record for record in rest if record["kind"] == "run"}
+    assert set(final) == subtree(h, stalled_root)
+    for run_id, record in final.items():
+        run = h.recorder.run(run_id)
+        assert (record["status"], record["streamed_chunks"]) == (run.status, run.streamed_chunks)
+    wait_until(lambda: idle(app), "the requests to leave nothing behind")
+
+
+def _model(h: NotebookHandler, root: str) -> str:
+    models = [
+        run.run_id for run in h.recorder.runs() if run.run_id in subtree(h, root) and run.run_type == "chat_model"
+    ]
+    assert len(models) == 1
+    return models[0]
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_closing_mid_run_leaves_nothing_running(demo_server, transport):
+    app, address = demo_server
+    h = app.state.handler
+    got: list[dict[str, Any]] = []
+    if transport == "sse":
+        with (
+            httpx.Client(timeout=60) as client,
+            client.stream("GET", f"http://{address}/sse", params={"q": QUESTION}) as response,
+        ):
+            for record in sse_records(response):
+                got.append(record)
+                if record["kind"] == "event":
+                    break  # and the connection closes
+    else:
+        with connect(f"ws://{address}/ws", open_timeout=60) as ws:
+            ws.send(QUESTION)
+            for message in ws:
+                got.append(json.loads(message))
+                if got[-1]["kind"] == "event":
+                    break  # and the connection closes
+    root = root_of(got)
+    wait_until(lambda: idle(app), "the agent task, the consumer and the reader to be gone")
+    cancelled = h.recorder.run(root)
+    assert (cancelled.status, cancelled.error_type) == ("error", "CancelledError")
+    # nothing of that run goes on: a whole other request later records nothing more for it
+    runs = subtree(h, root)
+    after = h.recorder.event_count
+    check_run(h, ask_ws(address))
+    assert not [row for row in h.recorder.events() if row.seq >= after and row.run_id in runs]
+    wait_until(lambda: idle(app), "the request to leave nothing behind")
+
+
+class BrokenBeforeStart(Runnable[Any, Any]):
+    """Fails before LangChain records anything (no run ever starts)."""
+
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        raise RuntimeError("broken before it starts")
+
+    async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        raise RuntimeError("broken before it starts")
+
+
+def test_a_run_that_never_starts_ends_the_stream():
+    app = example.create_app(BrokenBeforeStart())
+    with serve(app) as address:
+        assert ask_sse(address) == []
+        assert ask_ws(address) == []
+        wait_until(lambda: idle(app), "the requests to leave nothing behind")
+    assert app.state.handler.recorder.event_count == 0
