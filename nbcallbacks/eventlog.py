@@ -171,19 +171,6 @@ class EventLog:
                     if token_index != NO_TOKEN:
                         token = run.token_texts[token_index]
                         token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
-            out.append(
-                EventRow(
-                    seq=seq,
-                    time=self.times[i],
-                    event=EVENT_NAMES[code],
-                    run_id=run_id,
-                    parent_run_id=parent,
-                    name=name,
-                    run_type=run_type,
-                    token=token,
-                    token_kind=token_kind,
-                    data=self.data.get(seq),
-                    thread=names[thread],
-                )
-            )
+            row = (seq, self.times[i], EVENT_NAMES[code], run_id, parent, name, run_type, token, token_kind)
+            out.append(EventRow._make((*row, self.data.get(seq), names[thread])))
         return out

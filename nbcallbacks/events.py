@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 Status = Literal["running", "ok", "error", "interrupted"]
 
@@ -185,9 +185,12 @@ class Usage:
     reasoning_tokens: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """One callback event as read back from the recorder's log."""
+class EventRow(NamedTuple):
+    """One callback event as read back from the recorder's log.
+
+    A named tuple, not a dataclass: readers build one per event they read (every token of a stream, for every
+    sink and live consumer), and a tuple is built in less than half the time of a frozen dataclass.
+    """
 
     seq: int
     time: float
