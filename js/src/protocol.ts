@@ -83,6 +83,8 @@ export type OutboundMsg = { type: "hello"; seq: number } | { type: "resync" };
 export interface WidgetModel {
   snapshot: Partial<Snapshot>;
   selected_run_id: string;
+  /** Every selected run (ctrl/shift-click); contains `selected_run_id` when that is set. */
+  selected_run_ids: string[];
   title: string;
   /** Random id of the Python widget; the views of one model share a store through it. */
   _uid: string;

@@ -6,12 +6,15 @@
  * - Hidden runs (`langsmith:hidden`) are left out unless asked for; their children move up to the nearest shown
  *   ancestor.
  * - Parent pointers that form a cycle never hang: the cycle is broken at its earliest run, which becomes a root.
+ * - In the key-runs view, runs Python marked `key: false` (pass-through wrappers) are left out the same way.
+ * - A filter shows its matches with their ancestors (`closure`); `flatten` walks only those.
  */
 export interface TreeRun {
   run_id: string;
   parent_run_id: string | null;
   order: number;
   hidden: boolean;
+  key?: boolean;
 }
 
 export interface Forest {
@@ -25,13 +28,15 @@ export interface Forest {
   parent: Map<string, string>;
   /** Number of hidden runs left out. */
   hiddenCount: number;
+  /** Every run in the forest. */
+  shown: Set<string>;
 }
 
-export function buildForest(runs: readonly TreeRun[], showHidden = false): Forest {
+export function buildForest(runs: readonly TreeRun[], showHidden = false, keyOnly = false): Forest {
   const byId = new Map<string, TreeRun>();
   for (const run of runs) byId.set(run.run_id, run);
   const sorted = [...byId.values()].sort((a, b) => a.order - b.order);
-  const shown = (run: TreeRun): boolean => showHidden || !run.hidden;
+  const shown = (run: TreeRun): boolean => (showHidden || !run.hidden) && (!keyOnly || run.key !== false);
   const limit = sorted.length + 1;
 
   const children = new Map<string, string[]>();
@@ -40,12 +45,14 @@ export function buildForest(runs: readonly TreeRun[], showHidden = false): Fores
   const cycles = new Set<string>();
   const roots: string[] = [];
   let hiddenCount = 0;
+  const shownIds = new Set<string>();
 
   for (const run of sorted) {
     if (!shown(run)) {
-      hiddenCount++;
+      if (run.hidden) hiddenCount++;
       continue;
     }
+    shownIds.add(run.run_id);
     // Walk up past hidden ancestors (bounded: a cycle of hidden runs cannot loop forever).
     let p = run.parent_run_id;
     let steps = 0;
@@ -101,7 +108,7 @@ export function buildForest(runs: readonly TreeRun[], showHidden = false): Fores
     visit(id);
   }
   roots.sort((a, b) => (byId.get(a)?.order ?? 0) - (byId.get(b)?.order ?? 0));
-  return { roots, children, orphans, cycles, parent, hiddenCount };
+  return { roots, children, orphans, cycles, parent, hiddenCount, shown: shownIds };
 }
 
 export interface Row {
@@ -111,17 +118,28 @@ export interface Row {
   expanded: boolean;
 }
 
-/** Depth-first rows of the forest; children of collapsed nodes are skipped. Cycle-safe. */
-export function flatten(forest: Forest, isExpanded: (id: string, depth: number) => boolean): Row[] {
+/**
+ * Depth-first rows of the forest; children of collapsed nodes are skipped. Cycle-safe. With `include` (an
+ * ancestor-closed set, see `closure`), only those runs are walked, and `hasChildren` counts only included ones.
+ */
+export function flatten(
+  forest: Forest,
+  isExpanded: (id: string, depth: number) => boolean,
+  include?: ReadonlySet<string>,
+): Row[] {
   const rows: Row[] = [];
   const seen = new Set<string>();
   const stack: Array<[string, number]> = [];
-  for (let i = forest.roots.length - 1; i >= 0; i--) stack.push([forest.roots[i] as string, 0]);
+  for (let i = forest.roots.length - 1; i >= 0; i--) {
+    const id = forest.roots[i] as string;
+    if (!include || include.has(id)) stack.push([id, 0]);
+  }
   while (stack.length) {
     const [id, depth] = stack.pop() as [string, number];
     if (seen.has(id)) continue;
     seen.add(id);
-    const kids = forest.children.get(id) ?? [];
+    const all = forest.children.get(id) ?? [];
+    const kids = include ? all.filter((k) => include.has(k)) : all;
     const expanded = kids.length > 0 && isExpanded(id, depth);
     rows.push({ id, depth, hasChildren: kids.length > 0, expanded });
     if (expanded) for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i] as string, depth + 1]);
@@ -133,6 +151,21 @@ export function flatten(forest: Forest, isExpanded: (id: string, depth: number) 
 export function ancestorsOf(forest: Forest, ids: Iterable<string>): Set<string> {
   const out = new Set<string>();
   for (const id of ids) {
+    let p = forest.parent.get(id);
+    while (p !== undefined && !out.has(p)) {
+      out.add(p);
+      p = forest.parent.get(p);
+    }
+  }
+  return out;
+}
+
+/** The matched runs that are in the forest, plus all their ancestors (the rows a filtered tree shows). */
+export function closure(forest: Forest, matched: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const id of matched) {
+    if (!forest.shown.has(id) || out.has(id)) continue;
+    out.add(id);
     let p = forest.parent.get(id);
     while (p !== undefined && !out.has(p)) {
       out.add(p);

@@ -55,11 +55,6 @@ export class VirtualList {
     this.allDirty = true;
   }
 
-  /** The element currently showing `key`, if on screen. */
-  elementFor(key: string): HTMLElement | undefined {
-    return this.live.get(key)?.el;
-  }
-
   /** Scroll so that row `index` is visible. */
   scrollToIndex(index: number): void {
     const h = this.options.rowHeight;

@@ -1,0 +1,73 @@
+/**
+ * Waterfall geometry (pure): where a run's bar sits in its tree row, as fractions of the time scope (the whole
+ * trace, or a zoomed run). Running runs end at "now" (the kernel's clock), so their bars grow; abandoned runs
+ * without an end stop where they were last seen (their start).
+ */
+import type { RunWire } from "./protocol";
+import { isModelRun } from "./protocol";
+
+export interface Scope {
+  start: number;
+  end: number;
+}
+
+export interface Bar {
+  /** Offset of the bar's start in the scope, 0..1. */
+  left: number;
+  /** Width, 0..1 - left. */
+  width: number;
+  /** Time to first token as an offset in the scope (model runs that streamed), else null. */
+  tick: number | null;
+  live: boolean;
+  /** The run lies (partly) outside the scope. */
+  clipped: boolean;
+}
+
+type TimedRun = Pick<RunWire, "start" | "end" | "status" | "abandoned" | "first_token" | "run_type">;
+
+export function isLive(run: Pick<RunWire, "status" | "abandoned" | "end">): boolean {
+  return run.status === "running" && !run.abandoned && run.end === null;
+}
+
+export function runEnd(run: Pick<RunWire, "start" | "end" | "status" | "abandoned">, now: number): number {
+  if (run.end !== null) return run.end;
+  return isLive(run) ? Math.max(run.start, now) : run.start;
+}
+
+/** The scope of a whole trace: first start to last end (now while anything runs). */
+export function traceScope(runs: Iterable<Pick<RunWire, "start" | "end" | "status" | "abandoned">>, now: number): Scope {
+  let start = Infinity;
+  let end = -Infinity;
+  for (const run of runs) {
+    if (run.start < start) start = run.start;
+    const e = runEnd(run, now);
+    if (e > end) end = e;
+  }
+  if (!Number.isFinite(start)) return { start: 0, end: 1 };
+  return { start, end: Math.max(end, start) };
+}
+
+/** The scope of one run (the zoomed root). */
+export function runScope(run: Pick<RunWire, "start" | "end" | "status" | "abandoned">, now: number): Scope {
+  return { start: run.start, end: runEnd(run, now) };
+}
+
+const clamp = (x: number): number => (x < 0 ? 0 : x > 1 ? 1 : x);
+
+export function barOf(run: TimedRun, scope: Scope, now: number): Bar {
+  const span = scope.end - scope.start;
+  const end = runEnd(run, now);
+  if (!(span > 0)) {
+    return { left: 0, width: 1, tick: null, live: isLive(run), clipped: false };
+  }
+  const a = (run.start - scope.start) / span;
+  const b = (end - scope.start) / span;
+  const left = clamp(a);
+  const right = clamp(b);
+  let tick: number | null = null;
+  if (isModelRun(run) && run.first_token !== null) {
+    const t = (run.first_token - scope.start) / span;
+    if (t >= left && t <= right) tick = t;
+  }
+  return { left, width: Math.max(0, right - left), tick, live: isLive(run), clipped: a < 0 || b > 1 };
+}
