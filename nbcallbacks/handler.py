@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbcallbacks.events import Limits
 from nbcallbacks.langchain.callbacks import CallbackIntake
@@ -206,6 +206,17 @@ class NotebookHandler(CallbackIntake):
 
             self._widget = TraceWidget(self.recorder, title=self.title)
         return self._widget
+
+    # navui (issue 11): selection to pandas; the selection itself lives in TraceWidget.selected_run_ids.
+    def selection(self) -> pd.DataFrame:
+        """The runs selected in the widget: their rows of ``runs_dataframe()`` (none before it is shown)."""
+        frame = self.runs_dataframe()
+        ids = self._widget.selected_run_ids if self._widget is not None else []
+        return cast("pd.DataFrame", frame.loc[frame["run_id"].isin(ids)])
+
+    def select(self, run_ids: str | Iterable[str]) -> None:
+        """Select runs in the widget (one id or several; ``[]`` clears); see ``TraceWidget.select``."""
+        self.widget.select(run_ids)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Show the widget when the handler is the last expression of a cell or passed to ``display``."""

@@ -17,7 +17,10 @@ Synced traits
     It is rebuilt in O(trace), so rarely: when the recorder has been quiet for ``QUIET_S`` with no run running,
     at most every ``SNAPSHOT_EVERY_S`` while runs go on, on ``flush()``, and after each cell (IPython
     ``post_run_cell``).
-    ``selected_run_id`` (Unicode, both ways): the run selected in the widget ("" for none).
+    ``selected_run_id`` (Unicode, both ways): the run selected in the widget ("" for none): the one shown in its
+    inspector (the last clicked).
+    ``selected_run_ids`` (List of Unicode, both ways): every selected run (click, ctrl/cmd-click, shift-click);
+    holds ``selected_run_id`` whenever that is set. Setting either from Python updates the other.
     ``title`` (Unicode, Python -> JS): heading shown in the header ("" for the default).
     ``_uid`` (Unicode, Python -> JS): a random id; the views of one model find their shared store by it.
 
@@ -47,7 +50,7 @@ import time
 import uuid
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anywidget
 import traitlets
@@ -56,6 +59,8 @@ from nbcallbacks.mirror import Mirror
 from nbcallbacks.notebook import on_cell_end
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from nbcallbacks.events import Delta
     from nbcallbacks.recorder import Recorder, Subscription
 
@@ -97,6 +102,9 @@ class TraceWidget(anywidget.AnyWidget):
     """The whole trace (see the module docstring); rebuilt rarely, read by late and reloaded views."""
     selected_run_id = traitlets.Unicode("").tag(sync=True)
     """Run id selected in the widget, "" for none; set it from Python to select a run."""
+    selected_run_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    """Every run selected in the widget (ctrl/cmd-click adds, shift-click adds a range); observe it with
+    ``widget.observe(callback, "selected_run_ids")``. Holds ``selected_run_id`` whenever that is set."""
     title = traitlets.Unicode("").tag(sync=True)
     """Heading shown in the widget's header ("" for the default)."""
     _uid = traitlets.Unicode().tag(sync=True)
@@ -151,6 +159,40 @@ class TraceWidget(anywidget.AnyWidget):
         No counts: this text is captured once, when the widget is displayed, and would go stale.
         """
         return "<nbcallbacks live trace widget: shown by Jupyter front ends with widget support>"
+
+    def select(self, run_ids: str | Iterable[str]) -> None:
+        """Select runs (one id or several; empty clears); the last one is shown in the inspector.
+
+        Raises:
+            ValueError: a run id the recorder does not know.
+        """
+        ids = [run_ids] if isinstance(run_ids, str) else [str(run_id) for run_id in run_ids]
+        ids = list(dict.fromkeys(run_id for run_id in ids if run_id))
+        known = {run.run_id for run in self._recorder.runs()}
+        unknown = [run_id for run_id in ids if run_id not in known]
+        if unknown:
+            msg = f"unknown run ids: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"  # noqa: PLR2004
+            raise ValueError(msg)
+        with self.hold_sync(), self.hold_trait_notifications():  # one message to the front end
+            self.selected_run_ids = ids
+            self.selected_run_id = ids[-1] if ids else ""
+
+    @traitlets.observe("selected_run_id")
+    def _on_selected_run_id(self, change: dict[str, Any]) -> None:
+        """Keep ``selected_run_ids`` holding the primary run (a plain selection from Python: that run alone)."""
+        run_id = cast("str", change["new"])
+        if not run_id:
+            if self.selected_run_ids:
+                self.selected_run_ids = []
+        elif run_id not in self.selected_run_ids:
+            self.selected_run_ids = [run_id]
+
+    @traitlets.observe("selected_run_ids")
+    def _on_selected_run_ids(self, change: dict[str, Any]) -> None:
+        """Keep ``selected_run_id`` one of the selected runs (the last one when it was not)."""
+        ids = cast("list[str]", change["new"])
+        if self.selected_run_id not in ids:
+            self.selected_run_id = ids[-1] if ids else ""
 
     def flush(self, *, snapshot: bool = True) -> None:
         """Send everything recorded so far now, and (by default) bring the ``snapshot`` trait up to date."""

@@ -1,11 +1,17 @@
 /**
- * One view of the widget: header, tab bar (Stream | Tree | Timing) and the shared inspector. Store changes are
- * merged and painted once per animation frame; hidden panels catch up when shown.
+ * One view of the widget: header, tab bar (Stream | Tree | Timing), the navigation bar (filter box, errors only,
+ * key runs) and the shared inspector. Store changes are merged and painted once per animation frame; hidden
+ * panels catch up when shown. Typing in the filter box is debounced and applied in the next frame, so it never
+ * holds up a live run's repaint.
  */
 import type { ViewContext } from "./context";
-import { h, setAttr, uniquePrefix } from "./dom";
+import { h, setAttr, setText, uniquePrefix } from "./dom";
+import { NavFilter } from "./filter";
+import { formatCount } from "./format";
 import { Header } from "./header";
 import { Inspector } from "./inspector";
+import { isModelRun } from "./protocol";
+import { clickSelect, type Selection } from "./selection";
 import type { TraceStore } from "./store";
 import { type Change, emptyChange, mergeChange } from "./store";
 import { StreamView } from "./stream";
@@ -17,9 +23,11 @@ export type TabName = "stream" | "tree" | "timing";
 export interface AppOptions {
   store: TraceStore;
   title: string;
-  /** Push a selection to the model (`selected_run_id`). */
-  onSelect: (runId: string) => void;
+  /** Push a selection to the model (`selected_run_id`, `selected_run_ids`). */
+  onSelect: (selection: Selection) => void;
 }
+
+const FILTER_DEBOUNCE_MS = 60;
 
 export class App {
   readonly el: HTMLElement;
@@ -31,6 +39,14 @@ export class App {
   private readonly inspector: Inspector;
   private readonly tabs = new Map<TabName, { tab: HTMLButtonElement; panel: HTMLElement }>();
   private tab: TabName = "stream";
+  /** The tab follows the content (tree for a trace without model runs) until the user picks one. */
+  private autoTab = true;
+  private readonly nav = new NavFilter();
+  private readonly search: HTMLInputElement;
+  private readonly countEl: HTMLElement;
+  private readonly errorsToggle: HTMLButtonElement;
+  private readonly keyToggle: HTMLButtonElement;
+  private searchTimer = 0;
   private pending: Change = emptyChange();
   private pendingTree: Change = emptyChange();
   private pendingTable: Change = emptyChange();
@@ -40,13 +56,17 @@ export class App {
 
   constructor(options: AppOptions) {
     const prefix = uniquePrefix();
+    const setSelection = (selection: Selection): void => {
+      options.store.setSelection(selection);
+      options.onSelect(selection);
+    };
     this.ctx = {
       store: options.store,
+      nav: this.nav,
       prefix,
-      select: (id) => {
-        options.store.select(id);
-        options.onSelect(id);
-      },
+      select: (id) => setSelection(id ? { ids: [id], primary: id, anchor: id } : { ids: [], primary: "", anchor: "" }),
+      clickSelect: (id, mods, order) => setSelection(clickSelect(options.store.selection, id, mods, order)),
+      setSelection,
       showStream: (id) => {
         this.setTab("stream");
         this.stream.highlight(id, true);
@@ -55,6 +75,10 @@ export class App {
         this.ctx.select(id);
         this.setTab("tree");
         this.tree.reveal(id);
+      },
+      showErrors: () => {
+        this.setErrorsOnly(true);
+        this.setTab("tree");
       },
     };
     this.el = h("div", "nbc-root");
@@ -93,8 +117,65 @@ export class App {
       this.tabs.set(name, { tab, panel });
     }
     main.append(panels, this.inspector.el);
-    this.el.append(this.header.el, tabbar, main);
-    this.setTab("stream");
+
+    // Navigation bar: one filter for the tree, the table and the stream of this view.
+    const navbar = h("div", "nbc-toolbar nbc-navbar");
+    navbar.setAttribute("role", "search");
+    const label = h("label", "nbc-search-label", "Filter");
+    this.search = h("input", "nbc-search");
+    this.search.type = "search";
+    this.search.id = `${prefix}-search`;
+    label.htmlFor = this.search.id;
+    this.search.placeholder = "name, type:tool, status:error, node:agent, model:…  ( / )";
+    this.search.spellcheck = false;
+    this.search.autocomplete = "off";
+    this.search.dataset.action = "filter";
+    this.search.setAttribute("aria-keyshortcuts", "/");
+    this.search.addEventListener("input", () => this.onSearchInput());
+    this.search.addEventListener("keydown", (e) => {
+      e.stopPropagation(); // typing here is text, never a notebook shortcut
+      if (e.key === "Escape") {
+        e.preventDefault();
+        if (this.search.value) {
+          this.search.value = "";
+          this.applySearch();
+        } else this.search.blur();
+      } else if (e.key === "Enter") {
+        window.clearTimeout(this.searchTimer);
+        this.applySearch();
+      }
+    });
+    this.countEl = h("span", "nbc-match-count");
+    this.countEl.setAttribute("role", "status");
+    this.countEl.setAttribute("aria-live", "polite");
+    this.errorsToggle = this.toggleButton("errors-only", "Errors only", "Show only failed and interrupted runs, with their ancestors", () =>
+      this.setErrorsOnly(!this.nav.errorsOnly),
+    );
+    const prev = h("button", "nbc-btn nbc-icon-btn", "↑");
+    prev.type = "button";
+    prev.dataset.action = "prev-error";
+    prev.title = "Previous error (Shift+E)";
+    prev.setAttribute("aria-label", "previous error");
+    prev.setAttribute("aria-keyshortcuts", "Shift+E");
+    prev.addEventListener("click", () => this.gotoError(-1));
+    const next = h("button", "nbc-btn nbc-icon-btn", "↓");
+    next.type = "button";
+    next.dataset.action = "next-error";
+    next.title = "Next error (E)";
+    next.setAttribute("aria-label", "next error");
+    next.setAttribute("aria-keyshortcuts", "E");
+    next.addEventListener("click", () => this.gotoError(1));
+    this.keyToggle = this.toggleButton("key-runs", "Key runs", "Hide pass-through wrappers (RunnableSequence, routers, prompts, parsers) and lift their children", () => {
+      this.nav.keyOnly = !this.nav.keyOnly;
+      this.onNavChanged(true);
+    });
+    const errorNav = h("span", "nbc-segmented");
+    errorNav.append(this.errorsToggle, prev, next);
+    navbar.append(label, this.search, this.countEl, errorNav, this.keyToggle);
+    this.el.addEventListener("keydown", (e) => this.onRootKey(e));
+
+    this.el.append(this.header.el, tabbar, navbar, main);
+    this.setTab("stream", true);
 
     const initial = emptyChange();
     initial.reset = true;
@@ -111,15 +192,120 @@ export class App {
     }, 1000);
   }
 
+  private toggleButton(action: string, text: string, title: string, onClick: () => void): HTMLButtonElement {
+    const b = h("button", "nbc-btn nbc-toggle", text);
+    b.type = "button";
+    b.dataset.action = action;
+    b.title = title;
+    b.setAttribute("aria-pressed", "false");
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  private onSearchInput(): void {
+    window.clearTimeout(this.searchTimer);
+    this.searchTimer = window.setTimeout(() => this.applySearch(), FILTER_DEBOUNCE_MS);
+  }
+
+  private applySearch(): void {
+    this.searchTimer = 0;
+    if (this.nav.setQuery(this.search.value)) this.onNavChanged(true);
+    else this.nav.query = { ...this.nav.query, text: this.search.value };
+  }
+
+  private setErrorsOnly(on: boolean): void {
+    if (this.nav.errorsOnly === on) return;
+    this.nav.errorsOnly = on;
+    this.onNavChanged(true);
+  }
+
+  /** The filter changed: recompute the matches now (one pass), repaint in the next frame. */
+  private onNavChanged(rebuild: boolean): void {
+    if (rebuild) this.nav.rebuild(this.ctx.store.runs.values());
+    const change = emptyChange();
+    change.filter = true;
+    this.onChange(change);
+  }
+
+  private onRootKey(e: KeyboardEvent): void {
+    const target = e.target as HTMLElement | null;
+    const typing = !!target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable);
+    if (typing || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === "/") {
+      e.preventDefault();
+      e.stopPropagation();
+      this.search.focus();
+      this.search.select();
+    } else if (e.key === "e" || e.key === "E") {
+      e.preventDefault();
+      e.stopPropagation();
+      this.gotoError(e.shiftKey ? -1 : 1);
+    } else if (e.key === "Escape" && this.nav.active) {
+      e.stopPropagation();
+      this.search.value = "";
+      this.nav.setQuery("");
+      this.nav.errorsOnly = false;
+      this.onNavChanged(true);
+    } else if (["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "Enter", " "].includes(e.key)) {
+      e.stopPropagation(); // the widget's own navigation, not the notebook's
+    }
+  }
+
+  /** Select the next (1) or previous (-1) failed or interrupted run in tree order, and show it in the tree. */
+  private gotoError(dir: 1 | -1): void {
+    if (this.tab !== "tree") this.setTab("tree");
+    const errors = this.tree.errorOrder();
+    if (!errors.length) return;
+    const at = errors.indexOf(this.ctx.store.selected);
+    const index = at < 0 ? (dir > 0 ? 0 : errors.length - 1) : (at + dir + errors.length) % errors.length;
+    const id = errors[index] as string;
+    this.ctx.select(id);
+    this.tree.reveal(id);
+  }
+
   private onChange(change: Change): void {
+    // Keep the matches current incrementally: O(touched runs) per delta (their search text is refreshed too).
+    if (change.reset) {
+      this.nav.rebuild(this.ctx.store.runs.values(), true);
+      change.filter = true;
+    } else if (change.runs.size) {
+      const touched = [];
+      for (const id of change.runs) {
+        const run = this.ctx.store.runs.get(id);
+        if (run) touched.push(run);
+      }
+      if (this.nav.update(touched)) change.filter = true;
+    }
     mergeChange(this.pending, change);
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  private paintNav(): void {
+    const { nav } = this;
+    const total = this.ctx.store.runs.size;
+    setText(this.countEl, nav.active ? `${formatCount(nav.count)} of ${formatCount(total)} runs` : "");
+    setAttr(this.countEl, "data-count", nav.active ? String(nav.count) : null);
+    setAttr(this.errorsToggle, "aria-pressed", String(nav.errorsOnly));
+    setAttr(this.keyToggle, "aria-pressed", String(nav.keyOnly));
+    setAttr(this.el, "data-filtered", nav.active ? "true" : "false");
   }
 
   private flush(): void {
     this.frame = 0;
     const change = this.pending;
     this.pending = emptyChange();
+    if (this.autoTab && this.ctx.store.runs.size > 0) {
+      let model = false;
+      for (const run of this.ctx.store.runs.values()) {
+        if (isModelRun(run)) {
+          model = true;
+          break;
+        }
+      }
+      const want: TabName = model ? "stream" : "tree";
+      if (want !== this.tab) this.setTab(want, true);
+    }
+    this.paintNav();
     mergeChange(this.pendingTree, change);
     mergeChange(this.pendingTable, change);
     this.header.paint(this.ctx.store.kernelNow());
@@ -157,7 +343,9 @@ export class App {
     this.header.setTitle(title);
   }
 
-  setTab(name: TabName): void {
+  /** Show a tab; any call but the automatic choice stops the tab from following the content. */
+  setTab(name: TabName, auto = false): void {
+    if (!auto) this.autoTab = false;
     this.tab = name;
     for (const [n, { tab, panel }] of this.tabs) {
       const on = n === name;
@@ -190,6 +378,7 @@ export class App {
 
   destroy(): void {
     this.unsubscribe();
+    window.clearTimeout(this.searchTimer);
     if (this.frame) cancelAnimationFrame(this.frame);
     window.clearInterval(this.timer);
     this.table.destroy();

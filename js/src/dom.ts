@@ -57,3 +57,30 @@ export const RUN_TYPE_GLYPH: Record<string, string> = {
 export function runTypeGlyph(runType: string): string {
   return RUN_TYPE_GLYPH[runType] ?? "•";
 }
+
+/**
+ * Fill `el` with `text`, the given ranges wrapped in `<mark class="nbc-hl">` (text nodes and textContent only:
+ * matched text stays text). Skips the work when text and ranges are unchanged.
+ */
+export function setHighlighted(el: HTMLElement, text: string, ranges: ReadonlyArray<readonly [number, number]>): void {
+  const key = ranges.length ? `${ranges.map((r) => `${r[0]}-${r[1]}`).join(",")}\u0000${text}` : "";
+  if (el.dataset.hl === key && (key !== "" || el.textContent === text)) return;
+  if (!ranges.length) {
+    delete el.dataset.hl;
+    el.textContent = text;
+    return;
+  }
+  el.dataset.hl = key;
+  const parts: Node[] = [];
+  let at = 0;
+  for (const [start, end] of ranges) {
+    const a = Math.max(at, Math.min(start, text.length));
+    const b = Math.min(end, text.length);
+    if (b <= a) continue;
+    if (a > at) parts.push(document.createTextNode(text.slice(at, a)));
+    parts.push(h("mark", "nbc-hl", text.slice(a, b)));
+    at = b;
+  }
+  if (at < text.length) parts.push(document.createTextNode(text.slice(at)));
+  el.replaceChildren(...parts);
+}

@@ -11,12 +11,12 @@ import { displayStatus, type Haystack, haystackOf, matches, parseQuery, type Que
 
 export const ERROR_STATUSES: ReadonlySet<string> = new Set(["error", "interrupted"]);
 
-export function isErrorRun(run: Pick<RunWire, "status" | "abandoned"> & { display_status?: string }): boolean {
+export function isErrorRun(run: Pick<RunWire, "display_status">): boolean {
   return ERROR_STATUSES.has(displayStatus(run));
 }
 
-/** A run counts as key unless Python said it is not (`key: false`); older payloads without the field: key. */
-export function isKeyRun(run: { key?: boolean }): boolean {
+/** Python's `key` (`nbcallbacks/keyruns.py`); a payload saved before the field existed counts every run as key. */
+export function isKeyRun(run: Pick<RunWire, "key">): boolean {
   return run.key !== false;
 }
 

@@ -26,13 +26,17 @@ export class Header {
     this.titleEl = titleEl;
     this.setTitle(title);
     const stats = h("div", "nbc-stats");
-    const stat = (name: string): HTMLElement => {
-      const s = h("span", "nbc-stat");
-      s.dataset.stat = name;
-      stats.appendChild(s);
-      return s;
+    const stat = (name: string, el: HTMLElement = h("span", "nbc-stat")): HTMLElement => {
+      el.dataset.stat = name;
+      stats.appendChild(el);
+      return el;
     };
-    this.stats = { runs: stat("runs"), errors: stat("errors"), tokens: stat("tokens"), wall: stat("wall") };
+    // The error count is a button: it turns "errors only" on.
+    const errors = h("button", "nbc-stat nbc-stat-button");
+    errors.type = "button";
+    errors.title = "Show only failed and interrupted runs (with their ancestors)";
+    errors.addEventListener("click", () => this.ctx.showErrors());
+    this.stats = { runs: stat("runs"), errors: stat("errors", errors), tokens: stat("tokens"), wall: stat("wall") };
     this.errors = h("details", "nbc-handler-errors");
     this.errorsSummary = h("summary", "nbc-badge nbc-badge-warn");
     this.errorsList = h("ol", "nbc-handler-error-list");

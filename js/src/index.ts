@@ -61,6 +61,7 @@
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { App } from "./app";
 import type { InboundMsg, OutboundMsg, WidgetModel } from "./protocol";
+import { fromIds } from "./selection";
 import { TraceStore } from "./store";
 import "./styles.css";
 
@@ -91,11 +92,18 @@ const initialize: Initialize<WidgetModel> = ({ model }) => {
   const store = storeFor(model);
   store.onResync = () => trySend(model, { type: "resync" });
   store.applySnapshot(model.get("snapshot"));
-  store.select(model.get("selected_run_id") || "");
+  const fromModel = (): void => {
+    const ids = model.get("selected_run_ids");
+    const id = model.get("selected_run_id") || "";
+    // A state without `selected_run_ids` (saved by an older version) selects `selected_run_id` alone.
+    store.setSelection(fromIds(Array.isArray(ids) && ids.length ? ids : id ? [id] : [], id));
+  };
+  fromModel();
   const onSnapshot = (): void => {
     store.applySnapshot(model.get("snapshot"));
   };
-  const onSelected = (): void => store.select(model.get("selected_run_id") || "");
+  // Python keeps the two traits consistent; a change of either (or both in one message) reads them both.
+  const onSelected = (): void => fromModel();
   const onMsg = (msg: InboundMsg): void => {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "delta") store.applyDelta(msg);
@@ -106,11 +114,13 @@ const initialize: Initialize<WidgetModel> = ({ model }) => {
   };
   model.on("change:snapshot", onSnapshot);
   model.on("change:selected_run_id", onSelected);
+  model.on("change:selected_run_ids", onSelected);
   model.on("msg:custom", onMsg);
   trySend(model, { type: "hello", seq: store.seq }); // answered with a snapshot only if this one is behind
   return () => {
     model.off("change:snapshot", onSnapshot);
     model.off("change:selected_run_id", onSelected);
+    model.off("change:selected_run_ids", onSelected);
     model.off("msg:custom", onMsg);
     stores.delete(model.get("_uid") || "");
   };
@@ -121,8 +131,9 @@ const render: Render<WidgetModel> = ({ model, el }) => {
   const app = new App({
     store,
     title: model.get("title") || "",
-    onSelect: (runId) => {
-      model.set("selected_run_id", runId);
+    onSelect: (selection) => {
+      model.set("selected_run_ids", selection.ids);
+      model.set("selected_run_id", selection.primary);
       try {
         model.save_changes();
       } catch {

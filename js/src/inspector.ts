@@ -54,6 +54,14 @@ export function renderValue(value: unknown, depth = 0): HTMLElement {
   return details;
 }
 
+/** "Type: message", the type once even when the message already starts with it ("ValueError: bad input"). */
+export function errorText(run: Pick<RunWire, "error" | "error_type">): string {
+  const message = run.error ?? "";
+  const type = run.error_type;
+  if (!type || message === type || message.startsWith(`${type}:`) || message.startsWith(`${type}(`)) return message;
+  return message ? `${type}: ${message}` : type;
+}
+
 export class Inspector {
   readonly el: HTMLElement;
   private shown = "";
@@ -77,7 +85,7 @@ export class Inspector {
       return;
     }
     // Repaint only when the selected run changed in a visible way (never per token).
-    const key = [run.status, run.end, run.display_status, run.total_tokens, run.error, JSON.stringify(run.metrics)].join("|");
+    const key = [run.status, run.end, run.display_status, run.total_tokens, run.error, JSON.stringify(run.metrics), store.selection.ids.length].join("|");
     if (!force && this.shown === id && this.shownKey === key) return;
     this.shown = id;
     this.shownKey = key;
@@ -87,6 +95,11 @@ export class Inspector {
   private build(run: RunWire): HTMLElement[] {
     const out: HTMLElement[] = [];
     const head = h("div", "nbc-insp-head");
+    const count = this.ctx.store.selection.ids.length;
+    if (count > 1) {
+      const note = h("div", "nbc-note nbc-insp-multi", `${formatCount(count)} runs selected (h.selection() in Python); showing the last clicked`);
+      out.push(note);
+    }
     const icon = h("span", "nbc-icon", runTypeGlyph(run.run_type));
     icon.setAttribute("aria-hidden", "true");
     const st = statusOf(run);
@@ -150,7 +163,7 @@ export class Inspector {
     };
     if (run.error !== null || run.traceback) {
       const box = h("div", "nbc-error-box");
-      box.appendChild(untrusted("div", "nbc-error-text", run.error_type ? `${run.error_type}: ${run.error ?? ""}` : (run.error ?? "")));
+      box.appendChild(untrusted("div", "nbc-error-text", errorText(run)));
       if (run.traceback) box.appendChild(untrusted("pre", "nbc-pre nbc-traceback", run.traceback));
       section(st === "interrupted" ? "Interrupt" : "Error", "error", box);
     }

@@ -56,13 +56,12 @@ const SEP = "\u0001"; // never typed, so a term cannot match across two fields
 
 export type SearchRun = Pick<
   RunWire,
-  "name" | "run_type" | "status" | "abandoned" | "model" | "langgraph_node" | "tags" | "error" | "error_type"
-> & { display_status?: string };
+  "name" | "run_type" | "display_status" | "model" | "langgraph_node" | "tags" | "error" | "error_type"
+>;
 
-/** The status shown for a run: Python's `display_status` when sent, else running/abandoned from the flags. */
-export function displayStatus(run: Pick<RunWire, "status" | "abandoned"> & { display_status?: string }): string {
-  if (typeof run.display_status === "string" && run.display_status) return run.display_status;
-  return run.abandoned && run.status === "running" ? "abandoned" : run.status;
+/** The status shown for a run, as Python computes it (`nbcallbacks/tree.py`): never derived here. */
+export function displayStatus(run: Pick<RunWire, "display_status">): string {
+  return run.display_status;
 }
 
 export function haystackOf(run: SearchRun): Haystack {

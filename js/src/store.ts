@@ -9,6 +9,7 @@
  * follow it are replayed.
  */
 import type { DeltaMsg, HandlerErrorWire, Piece, RunLight, RunWire, Snapshot, Totals } from "./protocol";
+import { EMPTY_SELECTION, type Selection } from "./selection";
 
 export type ApplyResult = "applied" | "stale" | "gap";
 
@@ -21,6 +22,8 @@ export interface Change {
   totals: boolean;
   errors: boolean;
   selection: boolean;
+  /** The view's filter (query, errors only, key runs) or the set of runs it matches changed. */
+  filter: boolean;
 }
 
 export function emptyChange(): Change {
@@ -32,6 +35,7 @@ export function emptyChange(): Change {
     totals: false,
     errors: false,
     selection: false,
+    filter: false,
   };
 }
 
@@ -42,6 +46,7 @@ export function mergeChange(a: Change, b: Change): Change {
   a.totals ||= b.totals;
   a.errors ||= b.errors;
   a.selection ||= b.selection;
+  a.filter ||= b.filter;
   for (const id of b.runs) a.runs.add(id);
   for (const id of b.tokens) a.tokens.add(id);
   return a;
@@ -73,7 +78,11 @@ export class TraceStore {
   readonly streams = new Map<string, Piece[]>();
   totals: Totals = { ...EMPTY_TOTALS };
   handlerErrors: HandlerErrorWire[] = [];
+  /** The primary selected run (inspector, `selected_run_id`); "" for none. */
   selected = "";
+  /** Every selected run (`selected_run_ids`). */
+  selection: Selection = EMPTY_SELECTION;
+  private selectedSet = new Set<string>();
   /** Set while deltas are missing; cleared by the next newer snapshot. */
   gap = false;
   private buffered: DeltaMsg[] = [];
@@ -193,12 +202,28 @@ export class TraceStore {
     return "applied";
   }
 
+  /** Select one run (or none with ""). */
   select(runId: string): void {
-    if (runId === this.selected) return;
-    this.selected = runId;
+    if (runId === this.selected && this.selection.ids.length === (runId ? 1 : 0)) return;
+    this.setSelection(runId ? { ids: [runId], primary: runId, anchor: runId } : EMPTY_SELECTION);
+  }
+
+  setSelection(selection: Selection): void {
+    const same =
+      selection.primary === this.selected &&
+      selection.ids.length === this.selection.ids.length &&
+      selection.ids.every((id, i) => this.selection.ids[i] === id);
+    this.selection = selection;
+    if (same) return;
+    this.selected = selection.primary;
+    this.selectedSet = new Set(selection.ids);
     const change = emptyChange();
     change.selection = true;
     this.emit(change);
+  }
+
+  isSelected(runId: string): boolean {
+    return this.selectedSet.has(runId);
   }
 
   /** The streamed text of a run, all kinds joined (for tests and copy). */

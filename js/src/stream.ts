@@ -8,6 +8,7 @@ import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration } from "./format";
 import { duration } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
+import { displayStatus } from "./query";
 import type { Change } from "./store";
 
 const KIND_LABEL: Record<string, string> = { tool_call: "tool call", reasoning: "reasoning" };
@@ -41,6 +42,7 @@ export class StreamView {
   private readonly running = new Set<string>();
   /** Follow the newest text; false once the user scrolled away from the bottom. */
   private follow = true;
+  private shownBlocks = 0;
 
   constructor(private readonly ctx: ViewContext) {
     this.el = h("div", "nbc-stream-wrap");
@@ -102,7 +104,9 @@ export class StreamView {
       const block = this.blocks.get(id);
       if (block && this.appendPieces(id, block)) grew = true;
     }
-    this.empty.hidden = this.blocks.size > 0;
+    if (change.reset || change.filter || change.newRuns) this.applyFilter();
+    this.empty.hidden = this.blocks.size > 0 && (!this.ctx.nav.active || this.shownBlocks > 0);
+    setText(this.empty, this.blocks.size > 0 ? "No model output matches the filter." : "No model output yet.");
     this.tickRunning(); // elapsed times of all running blocks move together
     if (grew) {
       if (this.follow) this.toBottom();
@@ -164,7 +168,7 @@ export class StreamView {
     setText(block.head.node, node);
     block.head.node.hidden = !node;
     block.head.node.title = node ? "LangGraph node · step" : "";
-    const status = run.display_status;
+    const status = displayStatus(run);
     setAttr(block.el, "data-status", status);
     setAttr(block.head.status, "data-status", status);
     setText(block.head.status, status);
@@ -175,7 +179,7 @@ export class StreamView {
     else this.running.delete(run.run_id);
     setAttr(block.head.time, "data-live", live ? "true" : null);
     setText(block.head.time, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
-    setAttr(block.el, "data-selected", this.ctx.store.selected === run.run_id ? "true" : null);
+    setAttr(block.el, "data-selected", this.ctx.store.isSelected(run.run_id) ? "true" : null);
     if (run.status === "error" && run.error && !block.el.querySelector(".nbc-block-error")) {
       block.el.appendChild(untrusted("div", "nbc-block-error", run.error));
     }
@@ -205,9 +209,21 @@ export class StreamView {
     return true;
   }
 
+  /** Show only the blocks of runs the view's filter matches. */
+  private applyFilter(): void {
+    const { nav } = this.ctx;
+    let shown = 0;
+    for (const [id, block] of this.blocks) {
+      const on = nav.has(id);
+      if (block.el.hidden === on) block.el.hidden = !on;
+      if (on) shown++;
+    }
+    this.shownBlocks = shown;
+  }
+
   /** Mark the selected run's block; scroll to it when asked. */
   highlight(runId: string, scroll: boolean): void {
-    for (const [id, block] of this.blocks) setAttr(block.el, "data-selected", id === runId ? "true" : null);
+    for (const [id, block] of this.blocks) setAttr(block.el, "data-selected", this.ctx.store.isSelected(id) || id === runId ? "true" : null);
     const block = this.blocks.get(runId);
     if (block && scroll) {
       this.follow = false;

@@ -13,6 +13,7 @@ import {
   type TimingRow,
   timingRow,
 } from "./table-data";
+import { modsOf } from "./selection";
 import { statusOf } from "./treeview";
 import { VirtualList } from "./virtual";
 
@@ -120,7 +121,7 @@ export class TimingTable {
 
   paint(change: Change): void {
     if (change.selection) this.list.markAllDirty();
-    if (change.reset || change.newRuns) this.dirty = true;
+    if (change.reset || change.newRuns || change.filter) this.dirty = true;
     else if (change.runs.size) {
       // Runs only updated (tokens, ends): re-sort at most a few times a second, not per frame.
       const wait = REBUILD_EVERY_MS - (Date.now() - this.builtAt);
@@ -141,8 +142,10 @@ export class TimingTable {
     if (this.dirty) {
       this.dirty = false;
       this.builtAt = Date.now();
-      const runs = this.ctx.store.orderedRuns();
-      const origin = originOf(runs);
+      const all = this.ctx.store.orderedRuns();
+      const origin = originOf(all);
+      const { nav } = this.ctx;
+      const runs = nav.active ? all.filter((r) => nav.has(r.run_id)) : all;
       this.rows = runs.map((r) => timingRow(r, origin));
       let keys: string[];
       if (this.mode === "runs") {
@@ -190,9 +193,12 @@ export class TimingTable {
     const row = h("div", "nbc-trow");
     row.setAttribute("role", "row");
     row.tabIndex = -1;
-    row.addEventListener("click", () => {
+    row.addEventListener("mousedown", (e) => {
+      if (e.shiftKey) e.preventDefault(); // no text selection on shift-click
+    });
+    row.addEventListener("click", (e) => {
       const id = row.dataset.runId;
-      if (id) this.ctx.select(id);
+      if (id) this.ctx.clickSelect(id, modsOf(e), this.visibleOrder());
     });
     return row;
   }
@@ -221,7 +227,7 @@ export class TimingTable {
       setAttr(el, "data-run-id", key);
       setAttr(el, "data-group", null);
       setAttr(el, "data-status", run ? statusOf(run) : null);
-      setAttr(el, "aria-selected", this.ctx.store.selected === key ? "true" : "false");
+      setAttr(el, "aria-selected", this.ctx.store.isSelected(key) ? "true" : "false");
     } else {
       setAttr(el, "data-run-id", null);
       setAttr(el, "data-status", null);
@@ -248,6 +254,14 @@ export class TimingTable {
 
   destroy(): void {
     window.clearTimeout(this.timer);
+  }
+
+  /** Run ids in the order shown (runs mode). */
+  visibleOrder(): string[] {
+    if (this.mode !== "runs") return [];
+    const out: string[] = [];
+    for (let i = 0; i < this.list.count; i++) out.push(this.list.keyAt(i) as string);
+    return out;
   }
 
   /** Scroll to a run's row (runs mode). */

@@ -1,24 +1,31 @@
 /**
  * The run tree: virtualised rows (fixed height), expand/collapse per node and all at once, hidden runs behind a
  * toggle, the path to running runs auto-expanded, keyboard navigation (WAI-ARIA tree pattern with
- * aria-activedescendant, because rows come and go while scrolling).
+ * aria-activedescendant, because rows come and go while scrolling). With a filter, matches show with their
+ * ancestors (greyed) and matched name text highlighted; in the key-runs view, wrappers are left out and their
+ * children lifted. Every row ends with a waterfall bar (start and duration in the trace, or in a zoomed run).
  */
 import type { ViewContext } from "./context";
-import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
-import { formatCount, formatDuration } from "./format";
-import { duration, tokenTotal } from "./metrics";
+import { h, runTypeGlyph, setAttr, setHighlighted, setText, untrusted } from "./dom";
+import { isErrorRun } from "./filter";
+import { formatCount, formatDuration, formatSeconds } from "./format";
+import { duration, tokenTotal, ttft } from "./metrics";
 import type { RunWire } from "./protocol";
+import { displayStatus, highlightRanges } from "./query";
+import { modsOf } from "./selection";
 import type { Change } from "./store";
-import { ancestorsOf, buildForest, flatten, type Forest, type Row } from "./tree";
+import { ancestorsOf, buildForest, closure, flatten, type Forest, type Row } from "./tree";
 import { VirtualList } from "./virtual";
+import { barOf, runScope, type Scope, traceScope } from "./waterfall";
 
 export const TREE_ROW_HEIGHT = 26;
 const MAX_INDENT_LEVELS = 24;
 
 type Mode = "auto" | "all" | "none";
 
+/** The status shown for a run, as Python computes it. */
 export function statusOf(run: Pick<RunWire, "display_status">): string {
-  return run.display_status;
+  return displayStatus(run);
 }
 
 const STATUS_GLYPH: Record<string, string> = {
@@ -44,6 +51,14 @@ export class TreeView {
   private showHidden = false;
   private active = "";
   private structureDirty = true;
+  /** Rows to rebuild from the cached forest (the filter changed), without rebuilding the forest. */
+  private rowsDirty = false;
+  private include: Set<string> | undefined;
+  private keyOnly = false;
+  private scope: Scope = { start: 0, end: 1 };
+  private zoomed = "";
+  private readonly zoomButton: HTMLButtonElement;
+  private order: string[] = [];
 
   constructor(private readonly ctx: ViewContext) {
     this.el = h("div", "nbc-tree-wrap");
@@ -65,9 +80,16 @@ export class TreeView {
       this.structureDirty = true;
       this.repaint();
     });
+    this.hiddenToggle.setAttribute("aria-label", "show hidden runs");
     this.hiddenLabel = h("span", "", "hidden runs");
     label.append(this.hiddenToggle, this.hiddenLabel);
-    bar.append(expandAll, collapseAll, label);
+    this.zoomButton = h("button", "nbc-btn", "Zoom to run");
+    this.zoomButton.type = "button";
+    this.zoomButton.dataset.action = "zoom";
+    this.zoomButton.title = "Scale the waterfall to the selected run (click again for the whole trace)";
+    this.zoomButton.setAttribute("aria-pressed", "false");
+    this.zoomButton.addEventListener("click", () => this.toggleZoom());
+    bar.append(expandAll, collapseAll, this.zoomButton, label);
 
     this.viewport = h("div", "nbc-tree nbc-scroll nbc-vlist");
     this.viewport.setAttribute("role", "tree");
@@ -89,57 +111,102 @@ export class TreeView {
   private setMode(mode: Mode): void {
     this.mode = mode;
     this.explicit.clear();
-    this.structureDirty = true;
+    this.rowsDirty = true;
     this.repaint();
   }
 
   private isExpanded = (id: string, depth: number): boolean => {
     const choice = this.explicit.get(id);
     if (choice !== undefined) return choice;
-    if (this.mode === "all") return true;
+    if (this.mode === "all" || this.include) return true;
     if (this.runningPath.has(id)) return true;
     return this.mode === "auto" && depth < 2;
   };
 
   paint(change: Change): void {
     const { store } = this.ctx;
-    if (change.reset || change.newRuns) this.structureDirty = true;
+    if (change.reset || change.newRuns || this.keyOnly !== this.ctx.nav.keyOnly) this.structureDirty = true;
+    if (change.filter) this.rowsDirty = true;
     if (!this.structureDirty) {
       // Running path changes when runs end or start: cheap check on touched runs only.
       for (const id of change.runs) {
         const run = store.runs.get(id);
-        if (run && (run.status !== "running") === this.runningPath.has(id)) {
+        if (run && (run.display_status !== "running") === this.runningPath.has(id)) {
           this.structureDirty = true;
           break;
         }
       }
     }
-    if (this.structureDirty) {
+    if (this.structureDirty || this.rowsDirty) {
       this.repaint();
       return;
     }
     for (const id of change.runs) this.list.markDirty(id);
     if (change.selection) this.list.markAllDirty();
-    this.tickRunning(); // elapsed times of all running rows move together
+    this.tickRunning(); // elapsed times and waterfall bars of running rows move together
   }
 
   private repaint(): void {
-    const { store } = this.ctx;
-    const runs = store.orderedRuns();
-    this.forest = buildForest(runs, this.showHidden);
-    const running = runs.filter((r) => r.display_status === "running").map((r) => r.run_id);
-    this.runningPath = ancestorsOf(this.forest, running);
-    for (const id of running) this.runningPath.add(id);
-    this.rows = flatten(this.forest, this.isExpanded);
-    this.rowIndex = new Map(this.rows.map((r, i) => [r.id, i]));
-    this.list.setKeys(this.rows.map((r) => r.id));
+    const { store, nav } = this.ctx;
+    if (this.structureDirty) {
+      const runs = store.orderedRuns();
+      this.keyOnly = nav.keyOnly;
+      this.forest = buildForest(runs, this.showHidden, this.keyOnly);
+      const running = runs.filter((r) => r.display_status === "running").map((r) => r.run_id);
+      this.runningPath = ancestorsOf(this.forest, running);
+      for (const id of running) this.runningPath.add(id);
+      const hidden = runs.filter((r) => r.hidden).length;
+      setText(this.hiddenLabel, `hidden runs (${formatCount(hidden)})`);
+      this.el.dataset.empty = runs.length === 0 ? "true" : "false";
+    }
+    this.include = nav.narrowing ? closure(this.forest, nav.matchedIds) : undefined;
+    this.rows = flatten(this.forest, this.isExpanded, this.include);
+    this.order = this.rows.map((r) => r.id);
+    this.rowIndex = new Map(this.order.map((id, i) => [id, i]));
+    this.updateScope();
+    this.list.setKeys(this.order);
     this.list.render();
     this.structureDirty = false;
-    const hidden = runs.filter((r) => r.hidden).length;
-    setText(this.hiddenLabel, `hidden runs (${formatCount(hidden)})`);
-    this.el.dataset.empty = runs.length === 0 ? "true" : "false";
+    this.rowsDirty = false;
+    setAttr(this.el, "data-filtered", this.include ? "true" : null);
+    setAttr(this.el, "data-key-runs", this.keyOnly ? "true" : null);
     if (this.active && !this.rowIndex.has(this.active)) this.active = "";
     this.updateActiveDescendant();
+  }
+
+  /** The waterfall's time scope: the zoomed run, else the whole trace (growing while anything runs). */
+  private updateScope(): void {
+    const { store } = this.ctx;
+    const now = store.kernelNow();
+    const zoomed = this.zoomed ? store.runs.get(this.zoomed) : undefined;
+    this.scope = zoomed ? runScope(zoomed, now) : traceScope(store.runs.values(), now);
+  }
+
+  private toggleZoom(): void {
+    const target = this.zoomed ? "" : this.ctx.store.selected;
+    this.zoomed = target;
+    this.zoomButton.setAttribute("aria-pressed", String(Boolean(target)));
+    setText(this.zoomButton, target ? "Whole trace" : "Zoom to run");
+    setAttr(this.el, "data-zoomed", target || null);
+    this.updateScope();
+    this.list.markAllDirty();
+    this.list.render();
+  }
+
+  /** Row ids in the order shown (for shift-click ranges). */
+  visibleOrder(): readonly string[] {
+    return this.order;
+  }
+
+  /** Failed and interrupted runs in tree order, collapsed branches included (next/previous error). */
+  errorOrder(): string[] {
+    const rows = flatten(this.forest, () => true, this.include);
+    const out: string[] = [];
+    for (const row of rows) {
+      const run = this.ctx.store.runs.get(row.id);
+      if (run && isErrorRun(run)) out.push(row.id);
+    }
+    return out;
   }
 
   private createRow(): HTMLElement {
@@ -159,12 +226,21 @@ export class TreeView {
     const status = h("span", "nbc-status");
     const dur = h("span", "nbc-dur");
     const tok = h("span", "nbc-tok");
-    row.append(caret, icon, name, badges, status, dur, tok);
-    row.addEventListener("click", () => {
+    const wf = h("span", "nbc-wf");
+    wf.setAttribute("aria-hidden", "true");
+    const barEl = h("span", "nbc-wf-bar");
+    const tick = h("span", "nbc-wf-tick");
+    barEl.appendChild(tick);
+    wf.appendChild(barEl);
+    row.append(caret, icon, name, badges, status, dur, tok, wf);
+    row.addEventListener("mousedown", (e) => {
+      if (e.shiftKey) e.preventDefault(); // no text selection on shift-click
+    });
+    row.addEventListener("click", (e) => {
       const id = row.dataset.runId;
       if (!id) return;
       this.setActive(id);
-      this.ctx.select(id);
+      this.ctx.clickSelect(id, modsOf(e), this.order);
     });
     row.addEventListener("dblclick", () => {
       const id = row.dataset.runId;
@@ -177,8 +253,8 @@ export class TreeView {
     const row = this.rows[index];
     const run = this.ctx.store.runs.get(id);
     if (!row || !run) return;
-    const [caret, icon, name, badges, status, dur, tok] = Array.from(el.children) as HTMLElement[];
-    if (!caret || !icon || !name || !badges || !status || !dur || !tok) return;
+    const [caret, icon, name, badges, status, dur, tok, wf] = Array.from(el.children) as HTMLElement[];
+    if (!caret || !icon || !name || !badges || !status || !dur || !tok || !wf) return;
     el.id = `${this.ctx.prefix}-tree-${index}`;
     el.dataset.runId = id;
     const st = statusOf(run);
@@ -187,20 +263,21 @@ export class TreeView {
     setAttr(el, "data-depth", String(row.depth));
     setAttr(el, "aria-level", String(row.depth + 1));
     setAttr(el, "aria-expanded", row.hasChildren ? String(row.expanded) : null);
-    setAttr(el, "aria-selected", this.ctx.store.selected === id ? "true" : "false");
+    setAttr(el, "aria-selected", this.ctx.store.isSelected(id) ? "true" : "false");
+    setAttr(el, "data-match", this.include ? (this.ctx.nav.matchedIds.has(id) ? "true" : "context") : null);
     setAttr(el, "data-active", this.active === id ? "true" : null);
-    setAttr(el, "data-orphan", this.forest.orphans.has(id) ? "true" : null);
+    setAttr(el, "data-orphan", run.orphan ? "true" : null); // as Python resolved it (late parents included)
     setAttr(el, "data-hidden-run", run.hidden ? "true" : null);
     el.style.paddingLeft = `${4 + Math.min(row.depth, MAX_INDENT_LEVELS) * 16}px`; // aria-level keeps the truth
     setText(caret, row.hasChildren ? (row.expanded ? "▾" : "▸") : "");
     setText(icon, runTypeGlyph(run.run_type));
     icon.title = run.run_type;
-    setText(name, run.name);
+    setHighlighted(name, run.name, this.include ? highlightRanges(run.name, this.ctx.nav.query) : []);
     name.title = run.name;
     const badgeTexts: Array<[string, string]> = [];
     if (run.langgraph_node && run.langgraph_node !== run.name) badgeTexts.push(["node", run.langgraph_node]);
     if (run.langgraph_step !== null) badgeTexts.push(["step", `step ${run.langgraph_step}`]);
-    if (this.forest.orphans.has(id)) badgeTexts.push(["orphan", "orphan"]);
+    if (run.orphan) badgeTexts.push(["orphan", "orphan"]);
     if (this.forest.cycles.has(id)) badgeTexts.push(["cycle", "cycle"]);
     if (run.hidden) badgeTexts.push(["hidden", "hidden"]);
     if (!run.started) badgeTexts.push(["unstarted", "no start"]);
@@ -223,6 +300,34 @@ export class TreeView {
     setText(dur, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
     const total = tokenTotal(run);
     setText(tok, total === null ? "" : `${formatCount(total)} tok`);
+    this.paintBar(wf, run, st, total);
+  }
+
+  private paintBar(wf: HTMLElement, run: RunWire, st: string, total: number | null): void {
+    const barEl = wf.firstElementChild as HTMLElement;
+    const tick = barEl.firstElementChild as HTMLElement;
+    const now = this.ctx.store.kernelNow();
+    const bar = barOf(run, this.scope, now);
+    barEl.style.left = `${(bar.left * 100).toFixed(3)}%`;
+    barEl.style.width = `${(bar.width * 100).toFixed(3)}%`;
+    setAttr(barEl, "data-waterfall", run.run_type);
+    setAttr(barEl, "data-status", st);
+    setAttr(barEl, "data-live", bar.live ? "true" : null);
+    tick.hidden = bar.tick === null;
+    if (bar.tick !== null && bar.width > 0) {
+      tick.style.left = `${(((bar.tick - bar.left) / bar.width) * 100).toFixed(3)}%`;
+    }
+    const d = bar.live ? now - run.start : duration(run);
+    const lines = [
+      `start +${formatSeconds(run.start - this.scope.start)}`,
+      `duration ${formatDuration(d)}${bar.live ? " (running)" : ""}`,
+    ];
+    const t = ttft(run);
+    if (t !== null) lines.push(`TTFT ${formatDuration(t)}`);
+    if (total !== null) lines.push(`${formatCount(total)} tokens`);
+    if (st === "error" || st === "interrupted") lines.push(st);
+    const title = lines.join(" · ");
+    if (wf.title !== title) wf.title = title;
   }
 
   private toggle(id: string): void {
@@ -230,7 +335,7 @@ export class TreeView {
     const row = index === undefined ? undefined : this.rows[index];
     if (!row || !row.hasChildren) return;
     this.explicit.set(id, !row.expanded);
-    this.structureDirty = true;
+    this.rowsDirty = true;
     this.repaint();
   }
 
@@ -289,7 +394,7 @@ export class TreeView {
         break;
       case "Enter":
       case " ":
-        if (row) this.ctx.select(row.id);
+        if (row) this.ctx.clickSelect(row.id, modsOf(e), this.order);
         e.preventDefault();
         return;
       default:
@@ -307,18 +412,25 @@ export class TreeView {
     if (run.hidden && !this.showHidden) {
       this.showHidden = true;
       this.hiddenToggle.checked = true;
+      this.structureDirty = true;
     }
     this.repaint();
     for (const id of ancestorsOf(this.forest, [runId])) this.explicit.set(id, true);
+    this.rowsDirty = true;
     this.repaint();
     this.setActive(runId);
   }
 
-  /** Repaint running rows (their elapsed time), once a second while anything runs. */
+  /** Repaint running rows (elapsed time) and the waterfall (its scale grows), once a second while anything runs. */
   tickRunning(): void {
-    for (const id of this.runningPath) {
-      const run = this.ctx.store.runs.get(id);
-      if (run?.status === "running") this.list.markDirty(id);
+    const before = this.scope;
+    this.updateScope();
+    if (this.scope.start !== before.start || this.scope.end !== before.end) this.list.markAllDirty();
+    else {
+      for (const id of this.runningPath) {
+        const run = this.ctx.store.runs.get(id);
+        if (run?.display_status === "running") this.list.markDirty(id);
+      }
     }
     this.list.render();
   }

@@ -23,19 +23,21 @@ export interface Bar {
   clipped: boolean;
 }
 
-type TimedRun = Pick<RunWire, "start" | "end" | "status" | "abandoned" | "first_token" | "run_type">;
+type Lived = Pick<RunWire, "start" | "end" | "display_status">;
+type TimedRun = Lived & Pick<RunWire, "first_token" | "run_type">;
 
-export function isLive(run: Pick<RunWire, "status" | "abandoned" | "end">): boolean {
-  return run.status === "running" && !run.abandoned && run.end === null;
+/** Running as Python says (`display_status`), with no end yet: its bar ends at now. */
+export function isLive(run: Pick<RunWire, "display_status" | "end">): boolean {
+  return run.display_status === "running" && run.end === null;
 }
 
-export function runEnd(run: Pick<RunWire, "start" | "end" | "status" | "abandoned">, now: number): number {
+export function runEnd(run: Lived, now: number): number {
   if (run.end !== null) return run.end;
   return isLive(run) ? Math.max(run.start, now) : run.start;
 }
 
 /** The scope of a whole trace: first start to last end (now while anything runs). */
-export function traceScope(runs: Iterable<Pick<RunWire, "start" | "end" | "status" | "abandoned">>, now: number): Scope {
+export function traceScope(runs: Iterable<Lived>, now: number): Scope {
   let start = Infinity;
   let end = -Infinity;
   for (const run of runs) {
@@ -48,7 +50,7 @@ export function traceScope(runs: Iterable<Pick<RunWire, "start" | "end" | "statu
 }
 
 /** The scope of one run (the zoomed root). */
-export function runScope(run: Pick<RunWire, "start" | "end" | "status" | "abandoned">, now: number): Scope {
+export function runScope(run: Lived, now: number): Scope {
   return { start: run.start, end: runEnd(run, now) };
 }
 
