@@ -126,7 +126,7 @@ export class App {
     this.search.type = "search";
     this.search.id = `${prefix}-search`;
     label.htmlFor = this.search.id;
-    this.search.placeholder = "name, type:tool, status:error, node:agent, model:…  ( / )";
+    this.search.placeholder = "name, type:tool, status:error, node:agent, model:gpt   ( / )";
     this.search.spellcheck = false;
     this.search.autocomplete = "off";
     this.search.dataset.action = "filter";
