@@ -15,7 +15,11 @@ one ``stage`` lambda per 100 runs, each stage calling the streaming demo chat mo
   from the click to the next painted frame; rows in the DOM (virtualised) and a scroll to the middle
   and to the bottom, checking that rows render there;
 - timing table: time to open it and to sort by duration (click to painted frame);
-- JS heap in use (Chrome DevTools protocol, after a forced garbage collection).
+- navigation (on the Tree tab, all expanded): filter-to-paint for a rare query (``pipeline``: 1 run) and a
+  common one (``step``: 98% of the runs), from applying the query (Enter in the filter box, which skips the
+  60 ms typing debounce) to the second painted frame, and the match count it showed; clearing the query; the
+  Errors-only and Key-runs toggles on and off (click to the second painted frame);
+- JS heap in use (Chrome DevTools protocol, after a forced garbage collection), also after the navigation.
 """
 
 from __future__ import annotations
@@ -107,6 +111,18 @@ PAGE_JS = r"""
     await done;
     return painted;
   };
+  window.__nbcQuery = async (viewIndex, text) => {
+    const view = document.querySelectorAll('.nbc-root')[viewIndex];
+    const input = view.querySelector('input[type="search"][data-action="filter"]');
+    const t0 = performance.now();
+    input.value = text;
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    await frame();
+    await frame();
+    const ms = performance.now() - t0;
+    return { ms, count: view.querySelector('.nbc-match-count').textContent,
+             rows: view.querySelectorAll('.nbc-row').length };
+  };
   window.__nbcTimed = async (viewIndex, selector) => {
     const view = document.querySelectorAll('.nbc-root')[viewIndex];
     const target = view.querySelector(selector);
@@ -187,6 +203,18 @@ def measure(page: LabPage, n: int, cells: dict[str, int], view: int) -> dict[str
     result["sort_ms"] = timed(page, view, duration_sort)
     result["sort_again_ms"] = timed(page, view, duration_sort)
     result["heap_after_mb"] = heap_mb(page)
+
+    timed(page, view, '.nbc-tab[data-tab="tree"]')
+    timed(page, view, 'button[data-action="expand-all"]')
+    for name, text in (("rare", "pipeline"), ("common", "step"), ("clear", "")):
+        answer = page.page.evaluate("([v, t]) => window.__nbcQuery(v, t)", [view, text])
+        result[f"filter_{name}_ms"] = answer["ms"]
+        result[f"filter_{name}_count"] = answer["count"] or "(all)"
+    for action in ("errors-only", "key-runs"):
+        on = timed(page, view, f'button[data-action="{action}"]')
+        off = timed(page, view, f'button[data-action="{action}"]')
+        result[f"{action}_ms"] = f"{on:.0f} / {off:.0f}"
+    result["heap_nav_mb"] = heap_mb(page)
     timed(page, view, '.nbc-tab[data-tab="stream"]')
 
     page.run_cell(cells["live_show"])
@@ -249,22 +277,30 @@ def main() -> None:
         ("open Timing tab (ms)", "timing_tab_ms", "{:.0f}"),
         ("sort by duration (ms)", "sort_ms", "{:.0f}"),
         ("sort again, reversed (ms)", "sort_again_ms", "{:.0f}"),
+        ("filter, rare query (ms)", "filter_rare_ms", "{:.0f}"),
+        ("  its count", "filter_rare_count", "{}"),
+        ("filter, common query (ms)", "filter_common_ms", "{:.0f}"),
+        ("  its count", "filter_common_count", "{}"),
+        ("clear the filter (ms)", "filter_clear_ms", "{:.0f}"),
+        ("errors only on / off (ms)", "errors-only_ms", "{}"),
+        ("key runs on / off (ms)", "key-runs_ms", "{}"),
         ("JS heap after paint (MB)", "heap_mb", "{:.0f}"),
         ("JS heap after interactions (MB)", "heap_after_mb", "{:.0f}"),
+        ("JS heap after navigation (MB)", "heap_nav_mb", "{:.0f}"),
     ]
     width = 36
-    print(f"{'':<{width}}" + "".join(f"{r['runs']:>12,}" for r in results))
+    print(f"{'':<{width}}" + "".join(f"{r['runs']:>24,}" for r in results))
     for label, key, fmt in rows[1:]:
-        print(f"{label:<{width}}" + "".join(f"{fmt.format(r[key]):>12}" for r in results))
+        print(f"{label:<{width}}" + "".join(f"{fmt.format(r[key]):>24}" for r in results))
     for where in ("middle", "bottom"):
         label = f"scroll to {where}: rows in DOM / shown"
         cells = "".join(
-            f"{r['scroll'][where]['dom_rows']:>7} / {r['scroll'][where]['visible_rows']:<2}" for r in results
+            f"{r['scroll'][where]['dom_rows']:>19} / {r['scroll'][where]['visible_rows']:<2}" for r in results
         )
         print(f"{label:<{width}}{cells}")
     print(
         f"{'tree height in rows (expanded)':<{width}}"
-        + "".join(f"{r['scroll']['bottom']['scroll_rows']:>12,}" for r in results)
+        + "".join(f"{r['scroll']['bottom']['scroll_rows']:>24,}" for r in results)
     )
 
 

@@ -15,7 +15,20 @@
  *                              .nbc-title, .nbc-stat[data-stat="runs"|"errors"|"tokens"|"wall"],
  *                              .nbc-dropped (dropped-data note, hidden when none),
  *                              details.nbc-handler-errors[data-count] (hidden when none) > li.nbc-handler-error
- *   .nbc-tab[data-tab=...]     tab buttons (role=tab, aria-selected); .nbc-panel[data-panel=...] (role=tabpanel)
+ *   .nbc-tab[data-tab=...]     tab buttons (role=tab, aria-selected); .nbc-panel[data-panel=...] (role=tabpanel).
+ *                              The first tab follows the content (Tree for a trace without model runs) until
+ *                              the user picks one.
+ *   .nbc-navbar                one filter for the tree, the table and the stream of the view:
+ *                              input[type=search][data-action="filter"] (labelled "Filter"; `/` focuses it while
+ *                              the widget has focus, Escape clears it, typing is debounced 60 ms, Enter applies
+ *                              at once; syntax in query.ts), .nbc-match-count ("12 of 10,001 runs", empty when
+ *                              unfiltered; data-count), button[data-action="errors-only"|"key-runs"]
+ *                              (aria-pressed), button[data-action="prev-error"|"next-error"] (keys Shift+E / E).
+ *                              .nbc-root[data-filtered="true"|"false"]. The header's error count
+ *                              (button.nbc-stat[data-stat="errors"]) turns errors only on.
+ *   Selection                  click selects a run, ctrl/cmd-click toggles one, shift-click selects the range
+ *                              over the shown order (tree and table); aria-selected on every selected row;
+ *                              synced as `selected_run_ids` (all) and `selected_run_id` (the last clicked).
  *   Stream panel
  *     .nbc-stream              the scrolling transcript; .nbc-empty while there is no model run
  *     section.nbc-block        one model run: data-run-id, data-run-type, data-status
@@ -38,7 +51,12 @@
  *                              children .nbc-caret (click toggles), .nbc-icon, .nbc-name,
  *                              .nbc-badge[data-badge="node"|"step"|"orphan"|"cycle"|"hidden"|"unstarted"],
  *                              .nbc-status[data-status], .nbc-dur (elapsed, data-live="true", while running),
- *                              .nbc-tok
+ *                              .nbc-tok, .nbc-wf (waterfall track; title: start, duration, TTFT, tokens) >
+ *                              [data-waterfall=<run type>] (the bar: style left/width in % of the scope,
+ *                              data-status, data-live="true" while it grows) > .nbc-wf-tick (TTFT, hidden
+ *                              when none); while filtered, data-match="true" (a match) or "context" (an
+ *                              ancestor, greyed), matched name text in mark.nbc-hl
+ *     button[data-action="zoom"] (aria-pressed): the waterfall's scope is the selected run, or the trace
  *   Timing panel
  *     button[data-group="runs"|"name"|"type"] (aria-checked)
  *     .nbc-thead .nbc-th[data-col=...][aria-sort] > button.nbc-sort (click sorts; again reverses)

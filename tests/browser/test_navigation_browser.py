@@ -62,7 +62,7 @@ def typed_query(page: LabPage, view: Any, text: str) -> None:
     box.press_sequentially(text, delay=20)
 
 
-def test_typing_a_query_narrows_10001_runs_to_matches_and_ancestors_and_keeps_untrusted_text(lab_page):
+def test_typing_a_query_narrows_10001_runs_to_matches_and_ancestors_and_keeps_untrusted_text(lab_page, artifacts: Path):
     lab_page.new_notebook("filter.ipynb", [SETUP, BIG_TRACE])
     lab_page.run_cell(0)
     view = root(lab_page)
@@ -96,6 +96,10 @@ def test_typing_a_query_narrows_10001_runs_to_matches_and_ancestors_and_keeps_un
     assert name.text_content() == f"needle {EVIL}"
     assert view.evaluate("(el) => el.querySelectorAll('img').length") == 0
     assert lab_page.page.evaluate("() => typeof window.__pwned") == "undefined"
+    view.screenshot(path=str(artifacts / "widget-filter.png"))
+    lab_page.set_theme("JupyterLab Dark")
+    view.screenshot(path=str(artifacts / "widget-filter-dark.png"))
+    lab_page.set_theme("JupyterLab Light")
 
     view.locator('input[type="search"]').press("Escape")
     lab_page.page.wait_for_function(
