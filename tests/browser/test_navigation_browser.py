@@ -131,9 +131,10 @@ try:
     flaky.invoke({"city": "Paris"}, config={"callbacks": [h]})
 except ValueError:
     pass
-runs = h.recorder.runs()
-print(json.dumps({"run_count": len(runs), "failed": [r.run_id for r in runs if r.status == "error"],
-                  "key": [[r.run_id, r.name] for r in runs if r.to_wire()["key"] and not r.hidden]}))
+frame = h.runs_dataframe()
+key = frame[frame["key"] & ~frame["hidden"]]
+print(json.dumps({"run_count": len(frame), "failed": list(frame.loc[frame["status"] == "error", "run_id"]),
+                  "key": [[row.run_id, row.name] for row in key.itertuples()]}))
 """
 
 
