@@ -164,7 +164,10 @@ def test_errors_only_and_key_runs_on_the_demo_agent(lab_page, artifacts: Path):
     lab_page.set_theme("JupyterLab Light")
 
     view.locator('.nbc-stat[data-stat="errors"]').click()  # the header's error count turns errors only on
-    assert view.locator('button[data-action="errors-only"]').get_attribute("aria-pressed") == "true"
+    lab_page.page.wait_for_function(
+        "(el) => el.querySelector('button[data-action=\"errors-only\"]').getAttribute('aria-pressed') === 'true'",
+        arg=view.element_handle(),
+    )
     rows = wait_tree_rows(view, 1)
     assert [row["run_id"] for row in rows] == facts["failed"]
     view.locator('button[data-action="next-error"]').click()
