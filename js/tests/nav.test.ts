@@ -63,8 +63,9 @@ describe("matching", () => {
     expect(m("weathertool")).toBe(false);
   });
 
-  it("uses Python's display_status when present, and abandoned otherwise", () => {
-    expect(matches(parseQuery("status:abandoned"), haystackOf(runWire({ status: "running", abandoned: true })))).toBe(true);
+  it("matches status against the display status Python sends (abandoned, interrupted)", () => {
+    expect(matches(parseQuery("status:abandoned"), haystackOf(runWire({ status: "running", display_status: "abandoned" })))).toBe(true);
+    expect(matches(parseQuery("status:running"), haystackOf(runWire({ status: "running", display_status: "abandoned" })))).toBe(false);
     expect(matches(parseQuery("status:interrupted"), haystackOf(runWire({ display_status: "interrupted" })))).toBe(true);
   });
 
@@ -130,7 +131,7 @@ describe("NavFilter over a big trace", () => {
       runWire({ run_id: "a", status: "error" }),
       runWire({ run_id: "b", status: "interrupted" }),
       runWire({ run_id: "c", status: "ok", key: false }),
-      runWire({ run_id: "d", status: "running", abandoned: true }),
+      runWire({ run_id: "d", status: "running", display_status: "abandoned" }),
     ];
     const nav = new NavFilter();
     nav.rebuild(runs);
@@ -199,7 +200,7 @@ describe("waterfall geometry", () => {
     expect(barOf(r, traceScope([r, done], 104), 104)).toMatchObject({ left: 0, width: 1, live: true });
     const later = traceScope([r, done], 110);
     expect(barOf(done, later, 110).width).toBeCloseTo(0.1);
-    const abandoned = runWire({ start: 100, end: null, status: "running", abandoned: true });
+    const abandoned = runWire({ start: 100, end: null, status: "running", display_status: "abandoned" });
     expect(barOf(abandoned, { start: 100, end: 110 }, 200)).toMatchObject({ width: 0, live: false });
   });
 
