@@ -150,6 +150,21 @@ describe("waterfall and selection", () => {
     expect(q(el!, '.nbc-row[data-run-id="m"] .nbc-wf').title).toContain("TTFT 200 ms");
   });
 
+  it("zooms the waterfall to the selected run and back to the whole trace", async () => {
+    const runs = [wire("g", 0, { start: 1000, end: 1010 }), wire("c", 1, { parent_run_id: "g", start: 1002, end: 1004 })];
+    const model = new FakeModel(snapshot(1, runs));
+    const [el] = await mount(model);
+    await frame();
+    const bar = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"] [data-waterfall]`);
+    expect(bar("c").style.width).toBe("20.000%");
+    q(el!, '.nbc-row[data-run-id="c"]').click();
+    q(el!, 'button[data-action="zoom"]').click();
+    expect([bar("c").style.left, bar("c").style.width]).toEqual(["0.000%", "100.000%"]);
+    expect(q(el!, 'button[data-action="zoom"]').getAttribute("aria-pressed")).toBe("true");
+    q(el!, 'button[data-action="zoom"]').click();
+    expect(bar("c").style.width).toBe("20.000%");
+  });
+
   it("grows a running run's bar on the 1 s tick", async () => {
     const now = Date.now() / 1000;
     const model = new FakeModel(snapshot(1, [wire("done", 0, { start: now - 2, end: now - 1 })]));
