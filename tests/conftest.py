@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pytest
+from helpers import ManualClock
 from hypothesis import settings
 
+from nbcallbacks import NotebookHandler
+from nbcallbacks.recorder import Recorder
+
 if TYPE_CHECKING:
-    import pytest
+    from collections.abc import Callable, Iterator
+
+    from nbcallbacks.widget import TraceWidget
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,3 +32,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+# --- shared fixtures (the helpers they build on are in helpers.py)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A settable fake clock (``clock()``, ``clock.advance(s)``, ``clock.set(t)``), starting at 2026-01-01 UTC."""
+    return ManualClock()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """An empty recorder with the default limits."""
+    return Recorder()
+
+
+@pytest.fixture
+def handler() -> Iterator[NotebookHandler]:
+    """A NotebookHandler with the default limits; its widget, if the test made one, is closed afterwards."""
+    h = NotebookHandler()
+    yield h
+    if h._widget is not None:
+        h._widget.close()
+
+
+@pytest.fixture
+def make_widget() -> Iterator[Callable[..., Any]]:
+    """Make headless widgets on a recorder (a ``CapturingWidget`` unless ``cls`` says otherwise); closed afterwards."""
+    from widget_capture import CapturingWidget
+
+    widgets: list[TraceWidget] = []
+
+    def make(recorder: Recorder, cls: type[TraceWidget] = CapturingWidget, **kwargs: Any) -> Any:
+        widget = cls(recorder, **kwargs)
+        widgets.append(widget)
+        return widget
+
+    yield make
+    for widget in widgets:
+        widget.close()

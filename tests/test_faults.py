@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import pytest
+from helpers import DEADLINE_S, wait_until, wire_bytes
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
@@ -30,16 +31,7 @@ from nbcallbacks.events import TOKEN_KINDS
 ANSWER = " ".join(f"word{i}" for i in range(1_500))
 CHUNKS = len(tokenize(ANSWER)) + 1  # and the closing chunk that carries the usage
 PAUSE_AT = 300
-DEADLINE_S = 30.0
 MANAGER_LOGGER = "langchain_core.callbacks.manager"
-
-
-def wait_until(predicate, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.005)
 
 
 def long_chain(prep_metadata: dict[str, Any] | None = None) -> Any:
@@ -61,7 +53,7 @@ class Wire:
         if self.failing:
             self.failures += 1
             raise ConnectionError("the comm is gone")
-        encoded = json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        encoded = wire_bytes(data)
         with self._lock:
             self.raw.append(encoded)
 
@@ -164,14 +156,6 @@ def assert_everything_recorded(h: NotebookHandler, collector: RunCollectorCallba
     tokens = events[(events["event"] == "llm_new_token") & (events["run_id"] == model.run_id)]
     assert len(tokens) == CHUNKS
     assert "".join(tokens["token"]) == answer
-
-
-@pytest.fixture
-def handler():
-    h = NotebookHandler()
-    yield h
-    if h._widget is not None:
-        h._widget.close()
 
 
 def test_closing_the_widget_mid_stream_leaves_the_chain_and_the_record_whole(handler, caplog) -> None:

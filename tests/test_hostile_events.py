@@ -17,16 +17,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers import wire_bytes
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
 from langgraph.errors import GraphInterrupt
 from trace_checks import with_tree
+from widget_capture import CapturingWidget
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.events import METRIC_EVENT, TOKEN_KINDS, Limits
-from nbcallbacks.widget import TraceWidget
 
 POOL = [uuid.UUID(int=i + 1) for i in range(5)]
 """Run ids: few enough that sequences reuse them in every role."""
@@ -373,22 +374,6 @@ def wire_text(text: str) -> str:
     return re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
-def wire_bytes(message: Any) -> bytes:
-    """Encode as jupyter_client's session does, without its lossy (and deprecated) fallback."""
-    return json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-class CapturingWidget(TraceWidget):
-    """A TraceWidget that keeps every custom message it would send, encoded for the wire."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.sent: list[bytes] = []
-        super().__init__(*args, **kwargs)
-
-    def send(self, content: dict[str, Any], buffers: Any = None) -> None:
-        self.sent.append(wire_bytes(content))
-
-
 def run_sequence(sequence: list[Call]) -> tuple[NotebookHandler, CapturingWidget]:
     h = NotebookHandler(LIMITS)
     widget = CapturingWidget(h.recorder)
@@ -468,7 +453,7 @@ def test_any_sequence_of_callbacks_is_recorded_exactly_and_safely(sequence: list
         assert len(h.to_dataframe()) == recorder.event_count
         h.metrics_dataframe()
 
-        messages = [json.loads(raw) for raw in widget.sent]
+        messages = [json.loads(raw) for raw in widget.raw]
         assert messages, "the widget sent the trace"
         snapshot = messages[-1]
         assert snapshot["type"] == "snapshot"

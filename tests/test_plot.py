@@ -20,7 +20,7 @@ WEATHER_QUESTION = {"messages": [("user", "What's the weather in Oslo?")]}
 
 
 @pytest.fixture(scope="module")
-def handler():
+def traced_handler():
     """One agent run with a failing tool, then a small batch of chains."""
     h = NotebookHandler()
     question = "What's the weather in Paris and Berlin, and what is 1 / 0?"
@@ -32,8 +32,8 @@ def handler():
 
 
 @pytest.fixture(scope="module")
-def runs(handler):
-    return handler.runs_dataframe()
+def runs(traced_handler):
+    return traced_handler.runs_dataframe()
 
 
 def frame(rows):
@@ -84,8 +84,8 @@ def all_hover(fig):
 # ---- timeline ---------------------------------------------------------------------------------
 
 
-def test_timeline_draws_one_bar_per_run_in_one_trace_per_run_type(handler, runs):
-    fig = plot.timeline(handler)
+def test_timeline_draws_one_bar_per_run_in_one_trace_per_run_type(traced_handler, runs):
+    fig = plot.timeline(traced_handler)
     assert isinstance(fig, go.Figure)
     assert sum(len(t.x) for t in bars(fig)) == len(runs)
     assert {t.name for t in bars(fig)} == set(runs["run_type"])
@@ -97,7 +97,7 @@ def test_timeline_draws_one_bar_per_run_in_one_trace_per_run_type(handler, runs)
     assert sorted(y for t in bars(fig) for y in t.y) == list(range(len(runs)))
 
 
-def test_timeline_orders_runs_depth_first_with_indented_labels(handler, runs):
+def test_timeline_orders_runs_depth_first_with_indented_labels(traced_handler, runs):
     fig = plot.timeline(runs)
     by_row = {y: text for trace in bars(fig) for y, text in zip(trace.y, trace.hovertext, strict=True)}
     labels = list(fig.layout.yaxis.ticktext)
@@ -127,8 +127,8 @@ def test_timeline_orders_runs_depth_first_with_indented_labels(handler, runs):
     assert pad[0] > pad[1] > pad[2]
 
 
-def test_timeline_marks_failed_runs(handler, runs):
-    fig = plot.timeline(handler)
+def test_timeline_marks_failed_runs(traced_handler, runs):
+    fig = plot.timeline(traced_handler)
     (tool,) = [t for t in bars(fig) if t.name == "tool"]
     failed = [i for i, text in enumerate(tool.hovertext) if "<b>calculator</b>" in text]
     assert len(failed) == 1
@@ -144,8 +144,8 @@ def test_timeline_marks_failed_runs(handler, runs):
     assert (runs["status"] == "error").sum() == 1
 
 
-def test_timeline_hover_text_has_timing_and_tokens(handler, runs):
-    fig = plot.timeline(handler)
+def test_timeline_hover_text_has_timing_and_tokens(traced_handler, runs):
+    fig = plot.timeline(traced_handler)
     (models,) = [t for t in bars(fig) if t.name == "chat_model"]
     first_model = runs[runs["run_type"] == "chat_model"].iloc[0]
     text = models.hovertext[0]
@@ -282,8 +282,8 @@ def test_tiny_runs_stay_visible():
 # ---- latency ----------------------------------------------------------------------------------
 
 
-def test_latency_boxes_repeated_names_and_bars_single_ones(handler, runs):
-    fig = plot.latency(handler)
+def test_latency_boxes_repeated_names_and_bars_single_ones(traced_handler, runs):
+    fig = plot.latency(traced_handler)
     finished = runs[runs["duration_s"].notna()]
     boxes = [t for t in fig.data if isinstance(t, go.Box)]
     single = bars(fig)
@@ -320,8 +320,8 @@ def test_latency_skips_running_runs_and_labels_shared_names():
 # ---- tokens -----------------------------------------------------------------------------------
 
 
-def test_tokens_plots_each_model_run(handler, runs):
-    fig = plot.tokens(handler)
+def test_tokens_plots_each_model_run(traced_handler, runs):
+    fig = plot.tokens(traced_handler)
     models = runs[runs["run_type"].isin(["chat_model", "llm"])]
     traces = {t.name: t for t in fig.data}
     assert set(traces) == {"input tokens", "output tokens", "tokens/s", "time to first token"}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_until
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
@@ -67,14 +68,6 @@ class ListSink:
 
     def runs(self) -> dict[str, dict[str, Any]]:
         return {r["run_id"]: r for r in self.records if r["kind"] == "run"}
-
-
-def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 def stream_tokens(h: NotebookHandler, count: int) -> None:
@@ -469,11 +462,13 @@ def test_blocked_sink_drops_and_counts_while_the_others_get_everything():
     assert blocked.entered.wait(30)
     for _ in range(4):  # each stream read in its own batch: the second waits, later ones overflow
         stream_tokens(h, 100)
-        wait_until(lambda: len(good.events()) == h.recorder.event_count)
+        wait_until(lambda: len(good.events()) == h.recorder.event_count, "the good sink to get every event", timeout=60)
     assert [e["seq"] for e in good.events()] == list(range(h.recorder.event_count))
     assert h.flush(timeout=0.3) is False, "the blocked sink has not written"
     wait_until(
-        lambda: any(e.where == "sink BlockingSink" and "writing for" in e.error for e in h.recorder.handler_errors())
+        lambda: any(e.where == "sink BlockingSink" and "writing for" in e.error for e in h.recorder.handler_errors()),
+        "the blocked sink's stall to be recorded",
+        timeout=60,
     )
     status = h.sink_status()[0]
     assert status["blocked_s"] > 0

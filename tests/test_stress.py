@@ -15,7 +15,6 @@ import threading
 import uuid
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, LLMResult
@@ -125,14 +124,6 @@ def assert_widget_matches_recorder(h: NotebookHandler, sent: list[dict[str, Any]
     assert snapshot["totals"]["running"] == 0
     assert snapshot["totals"]["handler_errors"] == 0
     json.dumps(snapshot, allow_nan=False)
-
-
-@pytest.fixture
-def handler():
-    h = NotebookHandler()
-    yield h
-    if h._widget is not None:
-        h._widget.close()
 
 
 async def test_threaded_batch_and_async_streams_at_once_through_one_handler(handler, caplog) -> None:

@@ -17,8 +17,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from helpers import wait_until
 from nbclient import NotebookClient
 from trace_checks import apply_delta, empty_state, state_from_snapshot
+from widget_capture import CapturingWidget
 
 from nbcallbacks import Limits, NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -27,48 +29,6 @@ from nbcallbacks.recorder import Recorder
 from nbcallbacks.widget import TraceWidget
 
 ROOT = Path(__file__).resolve().parent.parent
-DEADLINE_S = 30.0
-
-
-class CapturingWidget(TraceWidget):
-    """A TraceWidget that keeps every custom message it would send to the front end."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.snapshot_changes = 0
-        super().__init__(*args, **kwargs)
-        self.observe(self._count_snapshot, names="snapshot")
-
-    def _count_snapshot(self, _change: Any) -> None:
-        self.snapshot_changes += 1
-
-    def send(self, content: dict[str, Any], buffers: Any = None) -> None:
-        self.sent.append(json.loads(json.dumps(content)))  # what the wire would carry
-
-    def deltas(self) -> list[dict[str, Any]]:
-        return [m for m in self.sent if m["type"] == "delta"]
-
-
-@pytest.fixture
-def make_widget():
-    widgets: list[TraceWidget] = []
-
-    def make(recorder: Recorder, cls: type[TraceWidget] = CapturingWidget, **kwargs: Any) -> Any:
-        widget = cls(recorder, **kwargs)
-        widgets.append(widget)
-        return widget
-
-    yield make
-    for widget in widgets:
-        widget.close()
-
-
-def wait_until(predicate, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 def start_model(recorder: Recorder, run_id: str, parent: str | None = "root") -> None:
@@ -96,18 +56,17 @@ def joined(pieces: list[list[str]], kind: str | None = None) -> str:
     return "".join(text for k, text in pieces if kind is None or k == kind)
 
 
-def test_a_widget_without_a_kernel_has_a_no_op_comm(make_widget):
-    widget = make_widget(Recorder(), cls=TraceWidget)
+def test_a_widget_without_a_kernel_has_a_no_op_comm(make_widget, recorder):
+    widget = make_widget(recorder, cls=TraceWidget)
     widget.send({"type": "delta"})  # no kernel: nothing to send to, and no error
     assert widget.snapshot["seq"] == 0
     assert widget.snapshot["cursor"] == 0
     assert widget.snapshot["schema"] == SCHEMA_VERSION
 
 
-def test_a_widget_created_after_the_runs_opens_its_comm_with_the_whole_trace(make_widget, monkeypatch):
+def test_a_widget_created_after_the_runs_opens_its_comm_with_the_whole_trace(make_widget, monkeypatch, recorder):
     import comm
 
-    recorder = Recorder()
     start_model(recorder, "m", parent=None)
     recorder.token("m", None, "early", 0)
     opened = []
@@ -120,8 +79,7 @@ def test_a_widget_created_after_the_runs_opens_its_comm_with_the_whole_trace(mak
     assert widget.snapshot_changes == 0  # no second, O(trace) update right after
 
 
-def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget):
-    recorder = Recorder()
+def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget, recorder):
     widget = make_widget(recorder)
     recorder.start_run("root", None, event="chain_start", name="root", run_type="chain")
     start_model(recorder, "a")
@@ -160,8 +118,7 @@ def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget):
     assert widget.snapshot_changes < 100, "the snapshot trait is never rewritten per token"
 
 
-def test_runs_touched_only_by_tokens_get_light_updates(make_widget):
-    recorder = Recorder()
+def test_runs_touched_only_by_tokens_get_light_updates(make_widget, recorder):
     widget = make_widget(recorder)
     start_model(recorder, "m", parent=None)
     widget.flush()
@@ -193,8 +150,7 @@ def test_runs_touched_only_by_tokens_get_light_updates(make_widget):
     assert "light" not in final[0]
 
 
-def test_snapshot_becomes_complete_once_the_recorder_is_quiet(make_widget):
-    recorder = Recorder()
+def test_snapshot_becomes_complete_once_the_recorder_is_quiet(make_widget, recorder):
     widget = make_widget(recorder)
     recorder.start_run("root", None, event="chain_start", name="root", run_type="chain", inputs={"q": 1})
     start_model(recorder, "m")
@@ -226,9 +182,8 @@ def test_snapshot_becomes_complete_once_the_recorder_is_quiet(make_widget):
     json.dumps(snap)  # the trait must be JSON as it is
 
 
-def test_a_snapshot_plus_the_deltas_after_it_rebuild_the_trace_exactly(make_widget):
+def test_a_snapshot_plus_the_deltas_after_it_rebuild_the_trace_exactly(make_widget, recorder):
     """A view that loads mid-stream (hello) gets a snapshot consistent with the deltas that follow it."""
-    recorder = Recorder()
     widget = make_widget(recorder)
     start_model(recorder, "m", parent=None)
     done = threading.Event()
@@ -255,8 +210,7 @@ def test_a_snapshot_plus_the_deltas_after_it_rebuild_the_trace_exactly(make_widg
     assert state["cursor"] == recorder.event_count
 
 
-def test_resync_and_hello_are_answered_with_a_full_snapshot_message(make_widget):
-    recorder = Recorder()
+def test_resync_and_hello_are_answered_with_a_full_snapshot_message(make_widget, recorder):
     widget = make_widget(recorder)
     start_model(recorder, "m", parent=None)
     recorder.token("m", None, "hello ", 0)
@@ -287,16 +241,14 @@ def test_resync_and_hello_are_answered_with_a_full_snapshot_message(make_widget)
     assert recorder.handler_error_count == 0
 
 
-def test_selected_run_id_syncs_from_the_front_end(make_widget):
-    recorder = Recorder()
+def test_selected_run_id_syncs_from_the_front_end(make_widget, recorder):
     widget = make_widget(recorder)
     widget.set_state({"selected_run_id": "abc"})  # what a front-end update message does
     assert widget.selected_run_id == "abc"
     assert widget.get_state("selected_run_id") == {"selected_run_id": "abc"}
 
 
-def test_a_closed_widget_stops_and_sending_after_close_is_harmless(make_widget):
-    recorder = Recorder()
+def test_a_closed_widget_stops_and_sending_after_close_is_harmless(make_widget, recorder):
     widget = make_widget(recorder)
     start_model(recorder, "m", parent=None)
     widget.flush()
@@ -313,7 +265,7 @@ def test_a_closed_widget_stops_and_sending_after_close_is_harmless(make_widget):
     assert recorder.handler_error_count == 0
 
 
-def test_a_failing_send_never_reaches_the_recording_code(make_widget):
+def test_a_failing_send_never_reaches_the_recording_code(make_widget, recorder):
     class FailingWidget(CapturingWidget):
         fail = True
 
@@ -322,7 +274,6 @@ def test_a_failing_send_never_reaches_the_recording_code(make_widget):
                 raise ConnectionError("comm is gone")
             super().send(content, buffers)
 
-    recorder = Recorder()
     widget = make_widget(recorder, cls=FailingWidget)
     start_model(recorder, "m", parent=None)
     for i in range(1_000):
@@ -356,8 +307,7 @@ def test_dropped_text_and_events_are_counted_and_the_kept_text_is_exact(make_wid
     assert widget.snapshot["totals"] == totals
 
 
-def test_handler_errors_past_the_kept_ones_are_still_counted(make_widget):
-    recorder = Recorder()
+def test_handler_errors_past_the_kept_ones_are_still_counted(make_widget, recorder):
     widget = make_widget(recorder)
     for i in range(250):
         recorder.record_handler_error("handler", ValueError(f"bad {i}"))
