@@ -158,14 +158,21 @@ def assert_everything_recorded(h: NotebookHandler, collector: RunCollectorCallba
     assert "".join(tokens["token"]) == answer
 
 
-def test_closing_the_widget_mid_stream_leaves_the_chain_and_the_record_whole(handler, caplog) -> None:
-    caplog.set_level(logging.DEBUG, logger=MANAGER_LOGGER)
-    h = handler
+def stream_paused_mid_way(h: NotebookHandler) -> tuple[Any, Wire, RunCollectorCallbackHandler, PausedStream]:
+    """The handler's widget with its wire captured, and the long chain streaming through ``h`` and a RunCollector,
+    paused after ``PAUSE_AT`` chunks, once the widget has sent its first tokens."""
     widget = h.widget
     wire = Wire(widget)
     collector = RunCollectorCallbackHandler()
     stream = PausedStream(long_chain(), {"callbacks": [h, collector]})
     wait_until(wire.deltas, "the widget to send the first tokens")
+    return widget, wire, collector, stream
+
+
+def test_closing_the_widget_mid_stream_leaves_the_chain_and_the_record_whole(handler, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger=MANAGER_LOGGER)
+    h = handler
+    widget, wire, collector, stream = stream_paused_mid_way(h)
     stream.resume()
     widget.close()  # while the stream goes on in its thread
     sent_at_close = len(wire.raw)
@@ -193,11 +200,7 @@ def test_closing_the_widget_mid_stream_leaves_the_chain_and_the_record_whole(han
 def test_a_comm_that_fails_mid_stream_costs_messages_not_the_chain(handler, caplog) -> None:
     caplog.set_level(logging.DEBUG, logger=MANAGER_LOGGER)
     h = handler
-    widget = h.widget
-    wire = Wire(widget)
-    collector = RunCollectorCallbackHandler()
-    stream = PausedStream(long_chain(), {"callbacks": [h, collector]})
-    wait_until(wire.deltas, "the widget to send the first tokens")
+    widget, wire, collector, stream = stream_paused_mid_way(h)
     wire.failing = True
     stream.resume()
     answer = stream.finish()
@@ -224,11 +227,7 @@ def test_a_comm_that_fails_mid_stream_costs_messages_not_the_chain(handler, capl
 
 def test_a_front_end_reloaded_mid_stream_gets_a_snapshot_that_later_deltas_complete(handler) -> None:
     h = handler
-    widget = h.widget
-    wire = Wire(widget)
-    collector = RunCollectorCallbackHandler()
-    stream = PausedStream(long_chain(), {"callbacks": [h, collector]})
-    wait_until(wire.deltas, "the widget to send the first tokens")
+    widget, wire, collector, stream = stream_paused_mid_way(h)
     stream.resume()
     # The reloaded page says hello from the kernel's shell thread while tokens keep arriving.
     widget._handle_custom_msg({"type": "hello"}, [])

@@ -329,18 +329,24 @@ class ConcurrentWork:
             self.h.widget.flush()
 
 
-def test_writers_readers_and_exports_at_once_keep_every_count_exact(handler) -> None:
-    """Eight threads write through the handler's callbacks (own runs, plus shared runs they all stream into) while
-    two consumers read deltas, DataFrames are built and the widget flushes, all at once."""
-    h = handler
+def run_concurrently(h: NotebookHandler) -> tuple[ConcurrentWork, list[dict[str, Any]]]:
+    """Run the concurrent work through ``h`` with its widget's messages captured: no thread failed, every call was
+    counted as one event."""
     sent = capture_sends(h)
     work = ConcurrentWork(h)
     work.run()
     assert work.failures == []
+    assert h.recorder.event_count == work.calls()
+    return work, sent
 
+
+def test_writers_readers_and_exports_at_once_keep_every_count_exact(handler) -> None:
+    """Eight threads write through the handler's callbacks (own runs, plus shared runs they all stream into) while
+    two consumers read deltas, DataFrames are built and the widget flushes, all at once."""
+    h = handler
+    work, sent = run_concurrently(h)
     recorder = h.recorder
     calls = work.calls()
-    assert recorder.event_count == calls
     assert recorder.handler_error_count == 0, recorder.handler_errors()
     for seqs in work.read_seqs:
         assert seqs == list(range(calls)), "every event read once, in order, by each consumer"
@@ -370,14 +376,9 @@ def test_past_the_limits_concurrent_readers_get_every_event_or_its_drop_counted(
     kept_chunks = 25
     h = NotebookHandler(max_events=2_000, max_tokens_per_run=kept_chunks)
     try:
-        sent = capture_sends(h)
-        work = ConcurrentWork(h)
-        work.run()
-        assert work.failures == []
-
+        work, sent = run_concurrently(h)
         recorder = h.recorder
         calls = work.calls()
-        assert recorder.event_count == calls
         assert recorder.dropped_events > calls / 2
         assert recorder.handler_error_count == 0, recorder.handler_errors()
         for seqs, dropped in zip(work.read_seqs, work.read_dropped, strict=True):
