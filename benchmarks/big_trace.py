@@ -27,12 +27,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
-
-from harness import BUNDLE, LabPage, browser_context, chromium, lab_page, start_lab
+from harness import BUNDLE, LabPage, lab_session
 
 SETUP = '''
 import json, time
@@ -252,17 +249,13 @@ def main() -> None:
         layout.append({"record": first, "show": first + 1, "live_show": first + 2, "live_record": first + 3})
     started = time.monotonic()
     results = []
-    server = start_lab()
-    try:
-        with chromium() as browser, browser_context(browser) as context, lab_page(server, context) as page:
-            page.new_notebook("big_trace.ipynb", sources)
-            page.page.evaluate(PAGE_JS)
-            page.run_cell(0)
-            baseline = heap_mb(page)
-            for index, (n, cells) in enumerate(zip(args.sizes, layout, strict=True)):
-                results.append(measure(page, n, cells, view=2 * index))
-    finally:
-        server.stop()
+    with lab_session() as page:
+        page.new_notebook("big_trace.ipynb", sources)
+        page.page.evaluate(PAGE_JS)
+        page.run_cell(0)
+        baseline = heap_mb(page)
+        for index, (n, cells) in enumerate(zip(args.sizes, layout, strict=True)):
+            results.append(measure(page, n, cells, view=2 * index))
 
     print(f"\nbig_trace: {time.monotonic() - started:.0f} s wall; JS heap before: {baseline:.0f} MB\n")
     rows = [

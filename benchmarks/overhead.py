@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import statistics
-import time
-import tracemalloc
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from common import (
+    TOKENS,
+    NoOpHandler,
+    consume,
+    fake_stream_model,
+    interleaved,
+    kept_bytes,
+    ratio,
+    stream_events,
+    timed,
+)
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
@@ -28,14 +34,7 @@ from nbcallbacks.demo import DemoChatModel
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-TOKENS = 2_000
 STEPS = 60
-
-
-class NoOpHandler(BaseCallbackHandler):
-    """Does nothing, inline: the floor any handler pays for being called."""
-
-    run_inline = True
 
 
 def make_handlers() -> dict[str, Callable[[], list[Any]]]:
@@ -48,26 +47,21 @@ def make_handlers() -> dict[str, Callable[[], list[Any]]]:
 
 
 def stream_workload() -> tuple[Callable[[list[Any]], None], int]:
-    model = FakeListChatModel(responses=["x" * TOKENS])
-
-    def run(callbacks: list[Any]) -> None:
-        for _ in model.stream("go", config={"callbacks": callbacks}):
-            pass
-
-    return run, TOKENS + 2
+    model = fake_stream_model(TOKENS)
+    return lambda callbacks: consume(model, callbacks), stream_events(TOKENS)
 
 
 def astream_workload() -> tuple[Callable[[list[Any]], None], int]:
-    model = FakeListChatModel(responses=["x" * TOKENS])
+    model = fake_stream_model(TOKENS)
 
-    async def consume(callbacks: list[Any]) -> None:
+    async def consume_async(callbacks: list[Any]) -> None:
         async for _ in model.astream("go", config={"callbacks": callbacks}):
             pass
 
     def run(callbacks: list[Any]) -> None:
-        asyncio.run(consume(callbacks))
+        asyncio.run(consume_async(callbacks))
 
-    return run, TOKENS + 2
+    return run, stream_events(TOKENS)
 
 
 def chain_workload() -> tuple[Callable[[list[Any]], None], int]:
@@ -90,16 +84,13 @@ def measure(rounds: int) -> None:
     handlers = make_handlers()
     per_event: dict[tuple[str, str], list[float]] = {}
     for workload, (run, events) in workloads.items():
-        for factory in handlers.values():  # warm up imports and caches
-            run(factory())
-        for _ in range(rounds):
-            for name, factory in handlers.items():
-                callbacks = factory()
-                gc.collect()
-                start = time.perf_counter()
-                run(callbacks)
-                elapsed = time.perf_counter() - start
-                per_event.setdefault((workload, name), []).append(elapsed / events * 1e6)
+
+        def one_round(name: str, run: Callable[[list[Any]], None] = run, events: int = events) -> float:
+            callbacks = handlers[name]()
+            return timed(lambda: run(callbacks)) / events * 1e6
+
+        for name, values in interleaved(handlers, one_round, rounds).items():
+            per_event[workload, name] = values
 
     header = f"{'configuration':<30}" + "".join(f"{w:>26}" for w in workloads)
     print(f"Per-event cost, median of {rounds} interleaved rounds (µs, and ratio to no handler)")
@@ -113,8 +104,8 @@ def measure(rounds: int) -> None:
         print(f"{name:<30}" + "".join(f"{c:>26}" for c in cells))
     print()
 
-    def ratio(workload: str, a: str, b: str) -> float:
-        return statistics.median(per_event[workload, a]) / statistics.median(per_event[workload, b])
+    def versus(workload: str, a: str, b: str) -> float:
+        return ratio(per_event[workload, a], per_event[workload, b])
 
     stream, astream, _ = workloads
     print("Targets:")
@@ -123,13 +114,15 @@ def measure(rounds: int) -> None:
             per_event[workload, "no-op handler"]
         )
         print(
-            f"  {label}, NotebookHandler / no-op handler: ×{ratio(workload, 'NotebookHandler', 'no-op handler'):.3f}"
+            f"  {label}, NotebookHandler / no-op handler: ×{versus(workload, 'NotebookHandler', 'no-op handler'):.3f}"
             f" ({over:+.2f} µs per event; target ≤ 1.05)"
         )
-    print(f"  async stream, NotebookHandler / no handler:       ×{ratio(astream, 'NotebookHandler', 'no handler'):.2f}")
+    print(
+        f"  async stream, NotebookHandler / no handler:       ×{versus(astream, 'NotebookHandler', 'no handler'):.2f}"
+    )
     print("    (target ≤ 1.5)")
     for workload in workloads:
-        r = ratio(workload, "NotebookHandler", "RunCollectorCallbackHandler")
+        r = versus(workload, "NotebookHandler", "RunCollectorCallbackHandler")
         print(f"  {workload}, NotebookHandler / RunCollector: ×{r:.2f} (target < 1)")
     print()
 
@@ -138,33 +131,16 @@ def memory() -> None:
     words = " ".join(f"word{i % 997}" for i in range(100_000))  # realistic multi-character tokens
     model = DemoChatModel(token_delay=0, responses=[words])
     h = NotebookHandler()
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for _ in model.stream("go", config={"callbacks": [h]}):
-        pass
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    size = kept_bytes(lambda: consume(model, [h]))
     tokens = h.recorder.runs()[0].streamed_chunks
     print("Memory (tracemalloc, the handler kept alive; includes the kept token strings themselves):")
-    print(
-        f"  {tokens:,}-token stream: {(after - before) / 1e6:6.2f} MB, "
-        f"{(after - before) / tokens:5.1f} bytes per token event"
-    )
+    print(f"  {tokens:,}-token stream: {size / 1e6:6.2f} MB, {size / tokens:5.1f} bytes per token event")
 
     h = NotebookHandler()
     chain = RunnableLambda(lambda x: {"value": x, "label": f"item {x}"})
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    chain.batch(list(range(10_000)), config={"callbacks": [h], "max_concurrency": 8})
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    size = kept_bytes(lambda: chain.batch(list(range(10_000)), config={"callbacks": [h], "max_concurrency": 8}))
     runs = h.recorder.run_count
-    print(
-        f"  {runs:,} runs (small inputs/outputs): {(after - before) / 1e6:6.2f} MB, "
-        f"{(after - before) / runs:6.0f} bytes per run"
-    )
+    print(f"  {runs:,} runs (small inputs/outputs): {size / 1e6:6.2f} MB, {size / runs:6.0f} bytes per run")
 
 
 def main() -> None:

@@ -20,13 +20,12 @@ The machine is shared and noisy: read the ratios, not the absolute times. Nothin
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import threading
 import time
-import tracemalloc
 from typing import Any
 
+from common import consume, interleaved, kept_bytes, timed
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda
 
@@ -59,22 +58,14 @@ def batch_chain() -> Any:
     return prep | DemoChatModel(token_delay=0, responses=["A short answer of a few tokens."]) | StrOutputParser()
 
 
-def kept_bytes(limits: Limits, work: Any) -> tuple[NotebookHandler, int]:
+def handler_kept_bytes(limits: Limits, work: Any) -> tuple[NotebookHandler, int]:
     """Bytes still allocated after ``work(handler)`` while the handler is alive (tracemalloc)."""
     handler = NotebookHandler(limits)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    work(handler)
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return handler, after - before
+    return handler, kept_bytes(lambda: work(handler))
 
 
 def run_stream(model: DemoChatModel, handler: NotebookHandler) -> None:
-    for _ in model.stream("go", config={"callbacks": [handler]}):
-        pass
+    consume(model, [handler])
 
 
 def run_batch(items: int, handler: NotebookHandler) -> None:
@@ -111,12 +102,12 @@ def memory_table(tokens: int, runs: int) -> None:
     )
     print(f"   {'workload':<24}{'limits':<16}{'kept':>10}{'per unit':>16}   counts (exact past every limit)")
     for name, limits in CONFIGS.items():
-        handler, size = kept_bytes(limits, lambda h: run_stream(model, h))
+        handler, size = handler_kept_bytes(limits, lambda h: run_stream(model, h))
         per = size / tokens
         print(f"   {f'{tokens:,}-token stream':<24}{name:<16}{size / 1e6:8.2f} MB{per:9.1f} B/token   ", end="")
         print(stream_counts(handler))
     for name, limits in CONFIGS.items():
-        handler, size = kept_bytes(limits, lambda h: run_batch(items, h))
+        handler, size = handler_kept_bytes(limits, lambda h: run_batch(items, h))
         per = size / max(handler.recorder.run_count, 1)
         print(f"   {f'{runs:,}-run batch':<24}{name:<16}{size / 1e6:8.2f} MB{per:11.0f} B/run   ", end="")
         print(batch_counts(handler))
@@ -133,7 +124,7 @@ def growth_table(tokens: int) -> None:
         sizes = []
         for length in lengths:
             model = stream_model(length)
-            _, size = kept_bytes(limits, lambda h, m=model: run_stream(m, h))
+            _, size = handler_kept_bytes(limits, lambda h, m=model: run_stream(m, h))
             sizes.append(size)
         cells = "".join(f"{size / 1e6:13.2f} MB" for size in sizes)
         print(f"   {name:<16}{cells}{sizes[1] / sizes[0]:9.2f}×")
@@ -172,25 +163,21 @@ class Reader:
 def read_table(tokens: int) -> None:
     model = stream_model(tokens)
     run_stream(model, NotebookHandler())  # warm up
-    alone = []
-    with_reader = []
-    reader = None
-    handler = None
-    for _ in range(3):  # interleaved rounds; the median of each is printed
-        handler = NotebookHandler()
-        gc.collect()
-        began = time.perf_counter()
-        run_stream(model, handler)
-        alone.append(time.perf_counter() - began)
+    last: dict[str, tuple[NotebookHandler, Reader | None]] = {}
 
+    def one_round(name: str) -> float:
         handler = NotebookHandler()
-        gc.collect()
-        reader = Reader(handler)
-        began = time.perf_counter()
-        run_stream(model, handler)
-        with_reader.append(time.perf_counter() - began)
-        reader.stop()
-    if reader is None or handler is None:
+        reader = Reader(handler) if name == "with the reader" else None
+        elapsed = timed(lambda: run_stream(model, handler))
+        if reader is not None:
+            reader.stop()
+        last[name] = (handler, reader)
+        return elapsed
+
+    rounds = interleaved(["alone", "with the reader"], one_round, 3, warm_up=False)  # the median of each is printed
+    alone, with_reader = rounds["alone"], rounds["with the reader"]
+    handler, reader = last["with the reader"]
+    if reader is None:
         return
     events = handler.recorder.event_count
     read_events = sum(read[1] for read in reader.reads)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import statistics
 import tempfile
@@ -21,21 +20,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from common import TOKENS, NoOpHandler, consume, fake_stream_model, interleaved, ratio, stream_events, timed
 
 from nbcallbacks import JSONLSink, LoggingSink, NotebookHandler, SQLiteSink
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-TOKENS = 2_000
-
-
-class NoOpHandler(BaseCallbackHandler):
-    """Does nothing, inline: the floor any handler pays for being called."""
-
-    run_inline = True
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 
 class TimedSink:
@@ -93,11 +85,7 @@ def configurations(folder: Path) -> dict[str, Callable[[], list[Any]]]:
 def one_round(model: FakeListChatModel, callbacks: list[Any], events: int) -> tuple[float, float | None]:
     """Seconds of the stream, and of the flush() after it (None without sinks)."""
     time.sleep(0.2)  # a handler is made once and used for many runs: let its threads settle
-    gc.collect()
-    start = time.perf_counter()
-    for _ in model.stream("go", config={"callbacks": callbacks}):
-        pass
-    elapsed = time.perf_counter() - start
+    elapsed = timed(lambda: consume(model, callbacks))
     h = callbacks[0]
     if not isinstance(h, NotebookHandler):
         return elapsed, None
@@ -111,22 +99,13 @@ def one_round(model: FakeListChatModel, callbacks: list[Any], events: int) -> tu
 
 
 def hot_path(rounds: int, tokens: int, folder: Path) -> None:
-    model = FakeListChatModel(responses=["x" * tokens])
-    events = tokens + 2
+    model = fake_stream_model(tokens)
+    events = stream_events(tokens)
     configs = configurations(folder)
-    per_event: dict[str, list[float]] = {name: [] for name in configs}
-    flush_ms: dict[str, list[float]] = {name: [] for name in configs}
-    for factory in configs.values():  # warm up imports, caches and the files' schemas
-        one_round(model, factory(), events)
-    for _ in range(rounds):
-        for name, factory in configs.items():
-            elapsed, flushed = one_round(model, factory(), events)
-            per_event[name].append(elapsed / events * 1e6)
-            if flushed is not None:
-                flush_ms[name].append(flushed * 1e3)
+    timings = interleaved(configs, lambda name: one_round(model, configs[name](), events), rounds)
+    per_event = {name: [elapsed / events * 1e6 for elapsed, _ in values] for name, values in timings.items()}
+    flush_ms = {name: [f * 1e3 for _, f in values if f is not None] for name, values in timings.items()}
 
-    base = statistics.median(per_event["NotebookHandler"])
-    noop = statistics.median(per_event["no-op handler"])
     best = min(per_event["NotebookHandler"])
     print(f"Hot path: {tokens:,}-token sync stream, {rounds} interleaved rounds (median; min, the least disturbed)")
     print(
@@ -135,12 +114,11 @@ def hot_path(rounds: int, tokens: int, folder: Path) -> None:
     )
     for name in configs:
         median = statistics.median(per_event[name])
+        alone = ratio(per_event[name], per_event["NotebookHandler"])
+        noop = ratio(per_event[name], per_event["no-op handler"])
         low = min(per_event[name])
         flush = f"{statistics.median(flush_ms[name]):9.1f} ms" if flush_ms[name] else ""
-        print(
-            f"{name:<28}{median:9.2f} µs{median / base:9.2f}×{median / noop:9.2f}×"
-            f"{low:8.2f} µs{low / best:9.2f}×{flush:>14}"
-        )
+        print(f"{name:<28}{median:9.2f} µs{alone:9.2f}×{noop:9.2f}×{low:8.2f} µs{low / best:9.2f}×{flush:>14}")
     print()
 
 
@@ -154,33 +132,31 @@ def throughput(count: int, folder: Path) -> None:
         "JSONLSink": lambda: JSONLSink(folder / f"throughput-{time.monotonic_ns()}.jsonl"),
         "LoggingSink (NullHandler)": lambda: LoggingSink(null_logger),
     }
-    model = FakeListChatModel(responses=["y" * count])
-    print(f"Sink throughput, {count + 2:,} events (a {count:,}-token stream), events written per second:")
+    model = fake_stream_model(count, "y")
+    print(f"Sink throughput, {stream_events(count):,} events (a {count:,}-token stream), events written per second:")
     print(f"{'sink':<28}{'drain':>16}{'live':>16}")
     for name, factory in sinks.items():
         # drain: recorded first (the reader held back), then flush() reads, converts and writes everything
-        timed = TimedSink(factory())
-        h = NotebookHandler(sinks=[timed])
+        timed_sink = TimedSink(factory())
+        h = NotebookHandler(sinks=[timed_sink])
         writer = h._sink_writer  # noqa: SLF001 - hold the reader back to time the pipeline alone
         check(writer is not None, "no writer")
         writer.interval = 3600.0  # type: ignore[union-attr]
-        for _ in model.stream("go", config={"callbacks": [h]}):
-            pass
+        consume(model, [h])
         start = time.perf_counter()
         check(h.flush(timeout=600), "flush timed out")
-        drain = (count + 2) / (time.perf_counter() - start)
-        check(h.sink_status()[0]["written_events"] == count + 2, h.sink_status())
+        drain = stream_events(count) / (time.perf_counter() - start)
+        check(h.sink_status()[0]["written_events"] == stream_events(count), h.sink_status())
         close(h)
         # live: written while the stream runs, from the first write to the end of flush()
-        timed = TimedSink(factory())
-        h = NotebookHandler(sinks=[timed])
-        for _ in model.stream("go", config={"callbacks": [h]}):
-            pass
+        timed_sink = TimedSink(factory())
+        h = NotebookHandler(sinks=[timed_sink])
+        consume(model, [h])
         check(h.flush(timeout=600), "flush timed out")
         done = time.perf_counter()
-        check(timed.first_write is not None, "never written")
-        live = (count + 2) / (done - (timed.first_write or done))
-        check(h.sink_status()[0]["written_events"] == count + 2, h.sink_status())
+        check(timed_sink.first_write is not None, "never written")
+        live = stream_events(count) / (done - (timed_sink.first_write or done))
+        check(h.sink_status()[0]["written_events"] == stream_events(count), h.sink_status())
         close(h)
         print(f"{name:<28}{drain:12,.0f} ev/s{live:12,.0f} ev/s")
     db = sum(p.stat().st_size for p in folder.glob("throughput-*.db*")) / 2

@@ -22,12 +22,9 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
-
-from harness import BUNDLE, browser_context, chromium, lab_page, start_lab
+from harness import BUNDLE, lab_session
 
 SETUP = '''
 import gc, json, time
@@ -77,16 +74,7 @@ for _ in StampModel(n_tokens=200).stream("warm up", config={"callbacks": [h]}):
     pass
 """
 
-FAST_STREAM = """
-EMITTED.clear()
-t0 = time.time()
-for _ in StampModel(n_tokens={tokens}, mark_every={mark_every}).stream("go", config={{"callbacks": [h]}}):
-    pass
-t1 = time.time()
-print(json.dumps({{"start_ms": t0 * 1000, "end_ms": t1 * 1000, "emitted": EMITTED}}))
-"""
-
-PACED_STREAM = """
+STREAM = """
 EMITTED.clear()
 t0 = time.time()
 model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace={pace})
@@ -223,30 +211,24 @@ def main() -> None:
     cells = [
         SETUP,
         WARM_UP,
-        FAST_STREAM.format(tokens=args.tokens, mark_every=args.tokens // fast_marks),
-        PACED_STREAM.format(
-            tokens=args.paced_tokens,
-            mark_every=args.paced_tokens // paced_marks,
-            pace=args.pace_ms / 1000.0,
+        STREAM.format(tokens=args.tokens, mark_every=args.tokens // fast_marks, pace=0.0),
+        STREAM.format(
+            tokens=args.paced_tokens, mark_every=args.paced_tokens // paced_marks, pace=args.pace_ms / 1000.0
         ),
         OVERHEAD.format(rounds=args.rounds, tokens=args.round_tokens, settle=0.5),
     ]
     started = time.monotonic()
-    server = start_lab()
-    try:
-        with chromium() as browser, browser_context(browser) as context, lab_page(server, context) as page:
-            page.new_notebook("widget_stream.ipynb", cells)
-            page.run_cell(0)
-            page.page.locator(".nbc-root").first.wait_for()
-            page.run_cell(1)
-            page.page.wait_for_timeout(500)
-            fast = run_stream(page, 2, fast_marks)
-            paced = run_stream(page, 3, paced_marks)
-            page.run_cell(4, timeout_ms=600_000)
-            rounds = page.cell_json(4)
-            extra = [line for line in page.cell_text(4).splitlines() if not line.startswith("{")]
-    finally:
-        server.stop()
+    with lab_session() as page:
+        page.new_notebook("widget_stream.ipynb", cells)
+        page.run_cell(0)
+        page.page.locator(".nbc-root").first.wait_for()
+        page.run_cell(1)
+        page.page.wait_for_timeout(500)
+        fast = run_stream(page, 2, fast_marks)
+        paced = run_stream(page, 3, paced_marks)
+        page.run_cell(4, timeout_ms=600_000)
+        rounds = page.cell_json(4)
+        extra = [line for line in page.cell_text(4).splitlines() if not line.startswith("{")]
 
     if extra:
         print("the overhead cell also printed:", *extra, sep="\n  ")

@@ -1,6 +1,7 @@
 """Fixtures for the browser tests: one JupyterLab and one Chromium per session, one page per test.
 
-The machinery lives in ``harness.py`` (shared with the browser benchmarks). In CI (the ``CI``
+The machinery lives in ``benchmarks/harness.py`` (shared with the browser benchmarks; pytest's ``pythonpath``
+setting in ``pyproject.toml`` puts that folder on ``sys.path``, so it is imported by name). In CI (the ``CI``
 environment variable is set) a missing Chromium or a missing built front-end bundle fails the
 session; locally it skips with the reason.
 """
@@ -8,14 +9,9 @@ session; locally it skips with the reason.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from harness import (
     ARTIFACTS,
     BUNDLE,
@@ -31,6 +27,7 @@ from harness import lab_page as open_lab_page
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 def _unavailable(reason: str) -> None:

@@ -1,7 +1,9 @@
 """A real JupyterLab driven by a real Chromium: server, browser and page helpers.
 
-Used by the browser tests (through the fixtures in ``conftest.py``) and by the browser benchmarks
-(``benchmarks/widget_stream.py``, ``benchmarks/big_trace.py``), so both measure the same way.
+Used by the browser benchmarks (``widget_stream.py``, ``big_trace.py``, through ``lab_session``) and by the
+browser tests (through the fixtures in ``tests/browser/conftest.py``), so both measure the same way. It lives here,
+beside the benchmarks, so that both import it by name without touching ``sys.path``: a script's own folder is first
+on ``sys.path``, and pytest's ``pythonpath`` setting (``pyproject.toml``) adds this folder for the tests.
 
 The Lab server runs in a temporary directory with its own config, data, runtime, settings and
 workspace directories. Its kernels import ``nbcallbacks`` from this checkout (``PYTHONPATH`` is set
@@ -36,7 +38,7 @@ from nbformat.sign import NotebookNotary
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 BUNDLE = REPO / "nbcallbacks" / "static" / "widget.js"
 CHROMIUM = Path(os.environ.get("NBC_CHROMIUM", "/usr/bin/chromium"))
@@ -481,7 +483,7 @@ def start_lab(base: Path | None = None) -> LabServer:
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
     """A headless Chromium (Playwright's sync API) with flags that keep it offline and quiet."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - Playwright only once a browser is wanted
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -514,3 +516,14 @@ def lab_page(server: LabServer, context: Any) -> Iterator[LabPage]:
         with contextlib.suppress(Exception):
             page.close()
         server.shutdown_kernels()
+
+
+@contextlib.contextmanager
+def lab_session() -> Iterator[LabPage]:
+    """A Lab server, a headless Chromium and one page on it, for a script (the tests use the fixtures instead)."""
+    server = start_lab()
+    try:
+        with chromium() as browser, browser_context(browser) as context, lab_page(server, context) as page:
+            yield page
+    finally:
+        server.stop()
