@@ -43,16 +43,24 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture
-def recorder() -> Recorder:
-    """An empty recorder with the default limits."""
-    return Recorder()
+def _clock_of(request: pytest.FixtureRequest) -> ManualClock | None:
+    """The test's ``clock`` fixture if the test asks for it too, else None (the real clock)."""
+    return request.getfixturevalue("clock") if "clock" in request.fixturenames else None
 
 
 @pytest.fixture
-def handler() -> Iterator[NotebookHandler]:
-    """A NotebookHandler with the default limits; its widget, if the test made one, is closed afterwards."""
-    h = NotebookHandler()
+def recorder(request: pytest.FixtureRequest) -> Recorder:
+    """An empty recorder with the default limits, on the test's ``clock`` if the test also takes that fixture."""
+    return Recorder(clock=_clock_of(request))
+
+
+@pytest.fixture
+def handler(request: pytest.FixtureRequest) -> Iterator[NotebookHandler]:
+    """A NotebookHandler with the default limits, on the test's ``clock`` if the test also takes that fixture.
+
+    Its widget, if the test made one, is closed afterwards.
+    """
+    h = NotebookHandler(clock=_clock_of(request))
     yield h
     if h._widget is not None:
         h._widget.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pandas as pd
+from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableLambda
 
 from nbcallbacks import NotebookHandler
@@ -136,3 +138,42 @@ def test_errors_appear_in_the_frames() -> None:
     assert sorted(runs["error"]) == ["ValueError: bad input 1", "ValueError: bad input 2"]
     events = h.to_dataframe()
     assert sorted(events["event"]) == ["chain_error", "chain_error", "chain_start", "chain_start"]
+
+
+def test_every_time_column_is_exact_on_a_set_clock(handler, clock) -> None:
+    """With the handler on a settable clock, starts, offsets, durations, time to first token, rate and elapsed
+    times are exact: no sleeping, no tolerance."""
+    root, model = uuid.UUID(int=1), uuid.UUID(int=2)
+    t0 = clock()
+    handler.on_chain_start({}, {"q": 1}, run_id=root, name="root")
+    clock.advance(0.5)
+    handler.on_chat_model_start({}, [[]], run_id=model, parent_run_id=root, name="model")
+    clock.advance(0.25)
+    handler.on_llm_new_token("a", run_id=model, parent_run_id=root)
+    clock.advance(0.25)
+    handler.on_llm_new_token("b", run_id=model, parent_run_id=root)
+    clock.advance(1.0)
+    handler.on_llm_end(LLMResult(generations=[]), run_id=model, parent_run_id=root)
+    clock.advance(0.5)
+    handler.on_chain_end({"answer": "ab"}, run_id=root)
+
+    runs = handler.runs_dataframe()
+    assert runs["start_offset_s"].tolist() == [0.0, 0.5]
+    assert runs["duration_s"].tolist() == [2.5, 1.5]
+    assert runs.loc[1, "ttft_s"] == 0.25
+    assert runs.loc[1, "tokens_per_s"] == 2 / 1.5
+    assert pd.isna(runs.loc[0, "ttft_s"])
+    events = handler.to_dataframe()
+    assert events["elapsed_s"].tolist() == [0.0, 0.5, 0.75, 1.0, 2.0, 2.5]
+
+    # Timestamps: seconds since the epoch become nanoseconds through a float, exact to well under a microsecond.
+    def at(seconds: float) -> pd.Timestamp:
+        return pd.Timestamp(t0 + seconds, unit="s", tz="UTC")
+
+    def near(stamps: list[pd.Timestamp], expected: list[pd.Timestamp]) -> bool:
+        return all(abs(s - e) < pd.Timedelta(microseconds=1) for s, e in zip(stamps, expected, strict=True))
+
+    assert near(runs["start"].tolist(), [at(0), at(0.5)])
+    assert near(runs["end"].tolist(), [at(2.5), at(2.0)])
+    assert near([runs.loc[1, "first_token"]], [at(0.75)])
+    assert near(events["time"].tolist(), [at(s) for s in (0.0, 0.5, 0.75, 1.0, 2.0, 2.5)])

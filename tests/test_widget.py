@@ -118,13 +118,14 @@ def test_fifty_thousand_tokens_arrive_exactly_once_in_few_messages(make_widget, 
     assert widget.snapshot_changes < 100, "the snapshot trait is never rewritten per token"
 
 
-def test_runs_touched_only_by_tokens_get_light_updates(make_widget, recorder):
+def test_runs_touched_only_by_tokens_get_light_updates(make_widget, recorder, clock):
     widget = make_widget(recorder)
     start_model(recorder, "m", parent=None)
     widget.flush()
     first = widget.deltas()[-1]["runs"]
     assert first[0]["inputs"] is not None, "a new run is sent in full"
     assert isinstance(widget.deltas()[-1]["time"], float)  # the kernel's clock, for live elapsed times
+    assert widget.deltas()[-1]["time"] == clock()  # the recorder's clock, which the test sets
     for i in range(10):
         recorder.token("m", None, f"t{i}", 0)
     widget.flush()
