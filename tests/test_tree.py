@@ -7,24 +7,12 @@ import uuid
 
 import numpy as np
 import pytest
+from helpers import ManualClock
 
 from nbcallbacks import NotebookHandler, plot
 from nbcallbacks.mirror import Mirror
 from nbcallbacks.recorder import Recorder
 from nbcallbacks.tree import Tree, percentile
-
-
-class ManualClock:
-    """A settable clock: tests set the time instead of sleeping."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def widget_runs(recorder: Recorder) -> dict[str, dict]:
