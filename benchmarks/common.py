@@ -35,6 +35,12 @@ class NoOpHandler(BaseCallbackHandler):
     run_inline = True
 
 
+def check(condition: bool, message: object) -> None:
+    """Stop the benchmark with ``message`` unless ``condition`` holds (what it measured would be wrong)."""
+    if not condition:
+        raise RuntimeError(message)
+
+
 def fake_stream_model(tokens: int = TOKENS, char: str = "x") -> FakeListChatModel:
     """LangChain's fake chat model, streaming ``tokens`` one-character chunks (see ``stream_events``)."""
     return FakeListChatModel(responses=[char * tokens])
@@ -94,3 +100,8 @@ def interleaved(
 def ratio(values: Sequence[float], base: Sequence[float]) -> float:
     """The median of ``values`` over the median of ``base``."""
     return statistics.median(values) / statistics.median(base)
+
+
+def paired_ratio(values: Sequence[float], base: Sequence[float]) -> float:
+    """The median over rounds of ``values[i] / base[i]`` (same round): robust to a machine whose load drifts."""
+    return statistics.median(a / b for a, b in zip(values, base, strict=True))

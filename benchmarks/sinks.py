@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common import TOKENS, NoOpHandler, consume, fake_stream_model, interleaved, ratio, stream_events, timed
+from common import TOKENS, NoOpHandler, check, consume, fake_stream_model, interleaved, ratio, stream_events, timed
 
 from nbcallbacks import JSONLSink, LoggingSink, NotebookHandler, SQLiteSink
 
@@ -57,11 +57,6 @@ def close(h: Any) -> None:
     writer = getattr(h, "_sink_writer", None)
     if writer is not None:
         writer.close(timeout=60)
-
-
-def check(condition: bool, message: object) -> None:
-    if not condition:
-        raise RuntimeError(message)
 
 
 def configurations(folder: Path) -> dict[str, Callable[[], list[Any]]]:

@@ -22,27 +22,18 @@ import statistics
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from common import NoOpHandler, check, fake_stream_model, interleaved, paired_ratio, stream_events
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel
 
+if TYPE_CHECKING:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
 PACE = 0.0008
 """Seconds between tokens (plus the sleep's own overhead: about 1,000 tokens/s)."""
-
-
-class NoOpHandler(BaseCallbackHandler):
-    """Does nothing, inline: the floor any handler pays for being called."""
-
-    run_inline = True
-
-
-def check(condition: bool, message: object) -> None:
-    if not condition:
-        raise RuntimeError(message)
 
 
 def drain(stream: Any, events: int, done: list[float]) -> None:
@@ -97,25 +88,16 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
 
 
 def hot_path(rounds: int, tokens: int) -> None:
-    model = FakeListChatModel(responses=["x" * tokens])
-    events = tokens + 2
+    model = fake_stream_model(tokens)
+    events = stream_events(tokens)
     configs = ["no-op handler", "NotebookHandler", "+ 1 consumer", "+ 10 consumers", "+ 10 per-request"]
-    per_event: dict[str, list[float]] = {name: [] for name in configs}
-    drained: dict[str, list[float]] = {name: [] for name in configs}
-    cpu: dict[str, list[float]] = {name: [] for name in configs}
-    for name in configs:  # warm up
-        one_round(model, name, events)
-    for _ in range(rounds):
-        for name in configs:
-            elapsed, after, seconds = one_round(model, name, events)
-            per_event[name].append(elapsed / events * 1e6)
-            cpu[name].append(seconds / events * 1e6)
-            if after is not None:
-                drained[name].append(after * 1e3)
+    rounds_of = interleaved(configs, lambda name: one_round(model, name, events), rounds)
+    per_event = {name: [elapsed / events * 1e6 for elapsed, _, _ in values] for name, values in rounds_of.items()}
+    cpu = {name: [seconds / events * 1e6 for _, _, seconds in values] for name, values in rounds_of.items()}
+    drained = {name: [a * 1e3 for _, a, _ in values if a is not None] for name, values in rounds_of.items()}
 
     def paired(values: dict[str, list[float]], name: str, reference: str) -> float:
-        """Median over rounds of the ratio within each round: robust to a machine whose load drifts."""
-        return statistics.median(a / b for a, b in zip(values[name], values[reference], strict=True))
+        return paired_ratio(values[name], values[reference])
 
     print(f"Hot path: {tokens:,}-token sync stream, {rounds} interleaved rounds (medians; ratios paired per round)")
     print("  wall: the stream's time per event; CPU: every thread's, until the last consumer had everything")

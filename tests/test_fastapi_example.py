@@ -14,13 +14,13 @@ import json
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import uvicorn
+from helpers import wait_until
 from langchain_core.runnables import Runnable, RunnableLambda
 from websockets.sync.client import connect
 
@@ -51,14 +51,6 @@ def load_example() -> Any:
 example = load_example()
 
 
-def wait_until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 @contextlib.contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Run ``app`` with uvicorn on a free loopback port, in a thread; yields ``host:port``."""
@@ -70,7 +62,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: server.started, "uvicorn to start")
+        wait_until(lambda: server.started, "uvicorn to start", timeout=60)
         yield "{}:{}".format(*sock.getsockname())
     finally:
         server.should_exit = True
@@ -178,13 +170,13 @@ def test_page_is_served(demo_server):
 def test_sse_streams_the_tokens_and_the_run_tree(demo_server):
     app, address = demo_server
     check_run(app.state.handler, ask_sse(address))
-    wait_until(lambda: idle(app), "the request to leave nothing behind")
+    wait_until(lambda: idle(app), "the request to leave nothing behind", timeout=60)
 
 
 def test_websocket_streams_the_tokens_and_the_run_tree(demo_server):
     app, address = demo_server
     check_run(app.state.handler, ask_ws(address))
-    wait_until(lambda: idle(app), "the request to leave nothing behind")
+    wait_until(lambda: idle(app), "the request to leave nothing behind", timeout=60)
 
 
 def test_concurrent_requests_each_get_only_their_own_run():
@@ -213,7 +205,7 @@ def test_concurrent_requests_each_get_only_their_own_run():
             thread.start()
         for thread in threads:
             thread.join(120)
-        wait_until(lambda: idle(app), "the requests to leave nothing behind")
+        wait_until(lambda: idle(app), "the requests to leave nothing behind", timeout=60)
     assert len(results) == clients
     roots = [check_run(h, records) for records in results.values()]
     assert len(set(roots)) == clients
@@ -243,7 +235,7 @@ def test_a_stalled_client_slows_nobody_and_is_told_what_it_missed():
         assert not [record for record in other if record["kind"] == "dropped"]
         tokens = [record["token"] for record in other if record["kind"] == "event"]
         assert "".join(tokens) == h.recorder.run_text(_model(h, other_root))
-        wait_until(lambda: h.recorder.run(stalled_root).status == "ok", "the stalled client's run to end")
+        wait_until(lambda: h.recorder.run(stalled_root).status == "ok", "the stalled client's run to end", timeout=60)
         # now it reads again: what did not fit is counted, and its run tree is exact at the end
         rest = [*head, *records]
     dropped = [record for record in rest if record["kind"] == "dropped"]
@@ -260,7 +252,7 @@ def test_a_stalled_client_slows_nobody_and_is_told_what_it_missed():
     for run_id, record in final.items():
         run = h.recorder.run(run_id)
         assert (record["status"], record["streamed_chunks"]) == (run.status, run.streamed_chunks)
-    wait_until(lambda: idle(app), "the requests to leave nothing behind")
+    wait_until(lambda: idle(app), "the requests to leave nothing behind", timeout=60)
 
 
 def _model(h: NotebookHandler, root: str) -> str:
@@ -293,7 +285,7 @@ def test_closing_mid_run_leaves_nothing_running(demo_server, transport):
                 if got[-1]["kind"] == "event":
                     break  # and the connection closes
     root = root_of(got)
-    wait_until(lambda: idle(app), "the agent task, the consumer and the reader to be gone")
+    wait_until(lambda: idle(app), "the agent task, the consumer and the reader to be gone", timeout=60)
     cancelled = h.recorder.run(root)
     assert (cancelled.status, cancelled.error_type) == ("error", "CancelledError")
     # nothing of that run goes on: a whole other request later records nothing more for it
@@ -301,7 +293,7 @@ def test_closing_mid_run_leaves_nothing_running(demo_server, transport):
     after = h.recorder.event_count
     check_run(h, ask_ws(address))
     assert not [row for row in h.recorder.events() if row.seq >= after and row.run_id in runs]
-    wait_until(lambda: idle(app), "the request to leave nothing behind")
+    wait_until(lambda: idle(app), "the request to leave nothing behind", timeout=60)
 
 
 class BrokenBeforeStart(Runnable[Any, Any]):
@@ -319,5 +311,5 @@ def test_a_run_that_never_starts_ends_the_stream():
     with serve(app) as address:
         assert ask_sse(address) == []
         assert ask_ws(address) == []
-        wait_until(lambda: idle(app), "the requests to leave nothing behind")
+        wait_until(lambda: idle(app), "the requests to leave nothing behind", timeout=60)
     assert app.state.handler.recorder.event_count == 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -28,14 +29,6 @@ from nbcallbacks.events import Limits
 from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, _Channel, hub_for
 
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
-
-
-def wait_until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 async def eventually(condition, timeout: float = 60.0) -> None:
@@ -94,7 +87,7 @@ def read_to_marker(h: NotebookHandler, stream: UpdatesIterator) -> list[dict[str
 def check_idle(h: NotebookHandler) -> None:
     """Without consumers the reader stops, and recording goes on without waking anything of it."""
     hub = hub_for(h)
-    wait_until(lambda: not hub.active, "the reader to stop with its last consumer")
+    wait_until(lambda: not hub.active, "the reader to stop with its last consumer", timeout=60)
     FakeListChatModel(responses=["more"]).invoke("go", config={"callbacks": [h]})
     assert not hub.active
     assert [sub.armed for sub in h.recorder._subscriptions] == [False]  # called once at most, then never again
@@ -266,7 +259,7 @@ def test_close_ends_a_waiting_iteration_and_frees_the_consumer():
     got: list[Any] = []
     reader = threading.Thread(target=lambda: got.extend(stream))
     reader.start()
-    wait_until(lambda: stream._channel.cond._waiters, "the reader to wait")  # type: ignore[attr-defined]
+    wait_until(lambda: stream._channel.cond._waiters, "the reader to wait", timeout=60)  # type: ignore[attr-defined]
     stream.close()
     reader.join(60)
     assert not reader.is_alive()
@@ -290,7 +283,7 @@ def test_break_frees_the_consumer():
         if record["kind"] == "event" and record["event"] == "llm_new_token":
             break
     hub = hub_for(h)
-    wait_until(lambda: hub.consumers == 0 and not hub.active, "the dropped stream to be forgotten")
+    wait_until(lambda: hub.consumers == 0 and not hub.active, "the dropped stream to be forgotten", timeout=60)
     worker.join()
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from test_fastapi_example import QUESTION, example, idle, serve, wait_until
+from helpers import wait_until
+from test_fastapi_example import QUESTION, example, idle, serve
 
 from nbcallbacks.demo import agent
 
@@ -37,5 +33,5 @@ def test_the_page_shows_the_answer_and_the_run_tree(context: Any) -> None:
             assert [line.split(" (")[0].strip() for line in tree][:3] == ["LangGraph", "agent", "DemoChatModel"]
             assert all(line.rstrip().endswith(" s") for line in tree)  # every run ended, with its duration
         page.close()
-        wait_until(lambda: idle(app), "the requests to leave nothing behind")
+        wait_until(lambda: idle(app), "the requests to leave nothing behind", timeout=60)
     assert errors == []
