@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from helpers import wait_until
 from langchain_core.runnables import Runnable, RunnableLambda
+from trace_checks import subtree
 from websockets.sync.client import connect
 
 from nbcallbacks.demo import DemoChatModel, agent
@@ -100,14 +101,6 @@ def ask_ws(address: str, question: str = QUESTION) -> list[dict[str, Any]]:
     with connect(f"ws://{address}/ws", open_timeout=60) as ws:
         ws.send(question)
         return [json.loads(message) for message in ws]  # ends when the server closes after the run
-
-
-def subtree(h: NotebookHandler, root: str) -> set[str]:
-    members = {root}
-    for run in h.recorder.runs():
-        if run.parent_run_id in members:
-            members.add(run.run_id)
-    return members
 
 
 def root_of(records: list[dict[str, Any]]) -> str:

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.runnables import RunnableLambda
+from trace_checks import subtree
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -91,14 +92,6 @@ def check_idle(h: NotebookHandler) -> None:
     FakeListChatModel(responses=["more"]).invoke("go", config={"callbacks": [h]})
     assert not hub.active
     assert [sub.armed for sub in h.recorder._subscriptions] == [False]  # called once at most, then never again
-
-
-def subtree(h: NotebookHandler, root: str) -> set[str]:
-    members = {root}
-    for run in h.recorder.runs():
-        if run.parent_run_id in members:
-            members.add(run.run_id)
-    return members
 
 
 # --- the blocking iterator

@@ -24,6 +24,15 @@ def flatten(runs: list[Any]) -> list[Any]:
     return out
 
 
+def subtree(h: Any, root: str) -> set[str]:
+    """The ids of run ``root`` and its descendants in handler ``h`` (whose runs come in start order, parents first)."""
+    members = {root}
+    for run in h.recorder.runs():
+        if run.parent_run_id in members:
+            members.add(run.run_id)
+    return members
+
+
 def with_tree(runs: list[Any]) -> list[Any]:
     """Runs with what the tree derives for them (``depth``, ``orphan``, ...) as attributes, in the given order."""
     tree = Tree.of(runs)
