@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import agent
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 
 @pytest.fixture
-def handler() -> Iterator[NotebookHandler]:
-    h = NotebookHandler()
-    agent(token_delay=0).invoke({"messages": [("user", "What's the weather in Paris?")]}, {"callbacks": [h]})
-    yield h
-    h.widget.close()
+def handler(handler: NotebookHandler) -> NotebookHandler:
+    """The shared handler (conftest.py: its widget is closed afterwards) after one agent run."""
+    agent(token_delay=0).invoke({"messages": [("user", "What's the weather in Paris?")]}, {"callbacks": [handler]})
+    return handler
 
 
 def test_a_multi_selection_from_the_front_end_is_the_selection_in_pandas(handler: NotebookHandler) -> None:
