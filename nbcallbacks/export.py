@@ -35,10 +35,12 @@ __all__ = [
 
 
 def _times(seconds: list[float | None]) -> pd.Series:
-    values = np.array([np.nan if s is None else s for s in seconds], dtype="float64")
-    nanos = np.round(values * 1e9)
-    stamps = pd.to_datetime(pd.Series(nanos, dtype="float64"), unit="ns", utc=True)
-    return stamps.astype(TIME)
+    """Seconds since the epoch as tz-aware UTC timestamps.
+
+    pandas converts seconds exactly; multiplying by 1e9 first would round today's times by up to ~128 ns.
+    """
+    values = pd.Series([np.nan if s is None else s for s in seconds], dtype="float64")
+    return pd.to_datetime(values, unit="s", utc=True).astype(TIME)
 
 
 def frame(columns: dict[str, str], values: dict[str, list[Any]]) -> pd.DataFrame:

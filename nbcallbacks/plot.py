@@ -196,8 +196,10 @@ def _now(x: Any, starts: pd.Series, ends: pd.Series, now: datetime | None) -> pd
     if now is not None:
         stamp = pd.Timestamp(now)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    elif hasattr(x, "runs_dataframe"):  # a live handler: running runs grow until now
-        stamp = pd.Timestamp.now(tz="UTC")
+    elif hasattr(x, "runs_dataframe"):  # a live handler: running runs grow until now, on the handler's clock
+        recorder = getattr(x, "recorder", None)
+        clock = getattr(recorder, "clock", None)
+        stamp = pd.Timestamp(clock(), unit="s", tz="UTC") if callable(clock) else pd.Timestamp.now(tz="UTC")
     else:
         stamp = pd.Timestamp(max(t for t in (starts.max(), ends.max()) if not _missing(t)))
     return stamp
