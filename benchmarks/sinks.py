@@ -313,6 +313,7 @@ def otel_throughput(runs: int) -> None:
     ours = setup.spans()
     check(ours == invocations * (STEPS + 1), ours)
     close(h)
+
     # OpenInference: spans are made and exported inside the callbacks, on the chain's thread
     def timed(callbacks: list[Any]) -> float:
         start = time.perf_counter()
@@ -329,7 +330,9 @@ def otel_throughput(runs: int) -> None:
     theirs = setup.spans()
     print(f"OpenTelemetry export: {ours:,} spans ({invocations} runs of the {STEPS}-step chain), in-memory exporter")
     print(f"{'exporter':<30}{'spans/s':>12}{'µs per span':>14}{'  where'}")
-    print(f"{'OpenTelemetrySink':<30}{ours / drain:12,.0f}{drain / ours * 1e6:14.1f}  sink worker thread (off the chain)")
+    print(
+        f"{'OpenTelemetrySink':<30}{ours / drain:12,.0f}{drain / ours * 1e6:14.1f}  sink worker thread (off the chain)"
+    )
     extra = max(instrumented - baseline, 1e-9)
     print(
         f"{'OpenInference instrumentor':<30}{theirs / extra:12,.0f}{extra / max(theirs, 1) * 1e6:14.1f}"

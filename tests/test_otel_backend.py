@@ -21,8 +21,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="needs nbcallbacks[otel]")
-
 from nbcallbacks import NotebookHandler, OpenTelemetrySink
 from nbcallbacks.demo import agent
 from nbcallbacks.otel import conventions as sc
@@ -123,7 +121,9 @@ def mlflow_server(tmp_path_factory):
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not up after {STARTUP_S:.0f} s: {(folder / 'server.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"mlflow server not up after {STARTUP_S:.0f} s: {(folder / 'server.log').read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         experiment = request(f"{url}/api/2.0/mlflow/experiments/create", {"name": "nbcallbacks-otel"})
         yield url, experiment["experiment_id"], python
@@ -153,10 +153,13 @@ def read_back(python: Path, url: str, experiment: str, expected: int) -> dict:
 
 def test_demo_agent_run_reaches_mlflow_with_parents_and_tokens(mlflow_server):
     url, experiment, python = mlflow_server
-    sink = OpenTelemetrySink(endpoint=f"{url}/v1/traces", headers={"x-mlflow-experiment-id": experiment})
+    # a fresh server's first OTLP request can take long on a busy 2-core machine: a generous export timeout
+    sink = OpenTelemetrySink(
+        endpoint=f"{url}/v1/traces", headers={"x-mlflow-experiment-id": experiment}, export_timeout=120.0
+    )
     h = NotebookHandler(sinks=[sink])
     agent(token_delay=0).invoke({"messages": [("user", "What's the weather in Paris?")]}, config={"callbacks": [h]})
-    assert h.flush()
+    assert h.flush(timeout=300)
     status = h.sink_status()[0]
     assert (status["spans_ended"], status["spans_exported"], status["spans_dropped"], status["spans_failed"]) == (
         9,
@@ -182,7 +185,8 @@ def test_demo_agent_run_reaches_mlflow_with_parents_and_tokens(mlflow_server):
     # and the trace, pulled back from the backend, rebuilds the same tree in a handler
     back = NotebookHandler.from_otel(base64.b64decode(stored["otlp"]))
     original = {r.run_id: (r.name, r.parent_run_id, r.depth, r.run_type, r.status, r.total_tokens) for r in runs}
-    rebuilt = {r.run_id: (r.name, r.parent_run_id, r.depth, r.run_type, r.status, r.total_tokens) for r in back.recorder.runs()}
+    rebuilt = {
+        r.run_id: (r.name, r.parent_run_id, r.depth, r.run_type, r.status, r.total_tokens) for r in back.recorder.runs()
+    }
     assert rebuilt == original
     h._sink_writer.close()
-

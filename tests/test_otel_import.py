@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
-pytest.importorskip("opentelemetry.sdk", reason="needs nbcallbacks[otel]")  # CI installs it (the test extra)
-
 from google.protobuf import json_format
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from opentelemetry import trace as trace_api
@@ -60,9 +57,9 @@ def otel():
 
 def rows(handler):
     frame = handler.runs_dataframe()
-    out = []
-    for record in frame.to_dict("records"):
-        out.append({key: None if _missing(record[key]) else record[key] for key in COMPARED})
+    out = [
+        {key: None if _missing(record[key]) else record[key] for key in COMPARED} for record in frame.to_dict("records")
+    ]
     return sorted(out, key=lambda r: r["run_id"])
 
 
@@ -225,10 +222,12 @@ def test_genai_spans_unknown_spans_and_orphans(otel):
             },
         ):
             pass
-        with tracer.start_as_current_span("execute_tool lookup", attributes={sc.GEN_AI_OPERATION_NAME: "execute_tool"}):
-            with tracer.start_as_current_span("db query") as failing:
-                failing.record_exception(KeyError("missing"))
-                failing.set_status(trace_api.Status(trace_api.StatusCode.ERROR, "missing key"))
+        with (
+            tracer.start_as_current_span("execute_tool lookup", attributes={sc.GEN_AI_OPERATION_NAME: "execute_tool"}),
+            tracer.start_as_current_span("db query") as failing,
+        ):
+            failing.record_exception(KeyError("missing"))
+            failing.set_status(trace_api.Status(trace_api.StatusCode.ERROR, "missing key"))
     spans = exporter.get_finished_spans()
     outer = next(s for s in spans if s.name == "handle request")
     partial = [s for s in spans if s is not outer]  # the outer span was not read: its children are orphans
@@ -247,7 +246,12 @@ def test_genai_spans_unknown_spans_and_orphans(otel):
     assert by_name["execute_tool lookup"].run_type == "tool"
     assert by_name["execute_tool lookup"].orphan
     query = by_name["db query"]
-    assert (query.run_type, query.status, query.error, query.error_type) == ("chain", "error", "missing key", "KeyError")
+    assert (query.run_type, query.status, query.error, query.error_type) == (
+        "chain",
+        "error",
+        "missing key",
+        "KeyError",
+    )
     assert "otel.span_kind" in query.metadata
     assert query.parent_run_id == by_name["execute_tool lookup"].run_id
     assert not query.orphan

@@ -180,7 +180,7 @@ class _BoundedBatchProcessor(SpanProcessor):
         return max(0, self.handed - self.counter.done)
 
     def shutdown(self) -> None:
-        self.inner.shutdown()
+        self.inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
@@ -260,7 +260,8 @@ def _messages(value: Any) -> list[dict[str, Any]] | None:
 # --- the sink
 
 
-def _default_provider(
+def _default_provider(  # noqa: PLR0913 - the sink's settings, passed on
+    *,
     endpoint: str | None,
     headers: Mapping[str, str] | None,
     max_attribute_chars: int,
@@ -335,10 +336,16 @@ class OpenTelemetrySink:
         self.capture_content = capture_content
         self.max_attribute_chars = max_attribute_chars
         self.endpoint = endpoint
+        self.export_timeout = export_timeout
         self._processor: _BoundedBatchProcessor | None = None
         if tracer_provider is None:
             tracer_provider, self._processor = _default_provider(
-                endpoint, headers, max_attribute_chars, max_queue_size, export_timeout, schedule_delay
+                endpoint=endpoint,
+                headers=headers,
+                max_attribute_chars=max_attribute_chars,
+                max_queue_size=max_queue_size,
+                export_timeout=export_timeout,
+                schedule_delay=schedule_delay,
             )
             self._owns_provider = True
         else:
@@ -454,7 +461,7 @@ class OpenTelemetrySink:
     def _force_flush(self) -> None:
         force_flush = getattr(self.tracer_provider, "force_flush", None)
         if callable(force_flush):
-            force_flush(30_000)
+            force_flush(round(max(30.0, 2 * self.export_timeout) * 1000))
 
     def _learn(self, record: dict[str, Any]) -> None:
         run_id = record["run_id"]
@@ -552,7 +559,8 @@ class OpenTelemetrySink:
         run_id = record["run_id"]
         run_type = record.get("run_type") or "chain"
         name = record.get("name") or "(unknown)"
-        metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        raw_metadata = record.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         is_graph = run_type == "chain" and run_id in self._graphs
         kind = sc.KIND_AGENT if is_graph else sc.RUN_TYPE_TO_KIND.get(run_type, sc.KIND_CHAIN)
         put(sc.OI_SPAN_KIND, kind)

@@ -91,31 +91,29 @@ def _get(obj: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _json_value(value: Any) -> Any:  # noqa: PLR0911 - one branch per AnyValue case
+_SCALARS: Final[tuple[tuple[tuple[str, str], Any], ...]] = (
+    (("stringValue", "string_value"), str),
+    (("boolValue", "bool_value"), bool),
+    (("intValue", "int_value"), int),  # a string in OTLP/JSON (64-bit)
+    (("doubleValue", "double_value"), float),
+    (("bytesValue", "bytes_value"), str),
+)
+
+
+def _json_value(value: Any) -> Any:
     """An OTLP/JSON ``AnyValue`` as a Python value."""
     if not isinstance(value, dict):
         return value
-    for key in ("stringValue", "string_value"):
-        if key in value:
-            return value[key]
-    for key in ("boolValue", "bool_value"):
-        if key in value:
-            return bool(value[key])
-    for key in ("intValue", "int_value"):
-        if key in value:
-            return int(value[key])
-    for key in ("doubleValue", "double_value"):
-        if key in value:
-            return float(value[key])
+    for names, convert in _SCALARS:
+        for name in names:
+            if name in value:
+                return convert(value[name])
     array = _get(value, "arrayValue", "array_value")
     if isinstance(array, dict):
         return tuple(_json_value(v) for v in array.get("values") or [])
     kvlist = _get(value, "kvlistValue", "kvlist_value")
     if isinstance(kvlist, dict):
         return {kv.get("key"): _json_value(kv.get("value")) for kv in kvlist.get("values") or []}
-    raw = _get(value, "bytesValue", "bytes_value")
-    if raw is not None:
-        return raw
     return None
 
 
@@ -235,7 +233,11 @@ def _spans_from_protobuf(data: bytes) -> list[OtelSpan]:
                         status_code=_STATUS_NAMES.get(span.status.code, "UNSET"),
                         status_message=span.status.message or None,
                         events=[
-                            (event.name, event.time_unix_nano, {kv.key: _proto_value(kv.value) for kv in event.attributes})
+                            (
+                                event.name,
+                                event.time_unix_nano,
+                                {kv.key: _proto_value(kv.value) for kv in event.attributes},
+                            )
                             for event in span.events
                         ],
                         kind={1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}.get(
@@ -273,7 +275,7 @@ def _span_from_readable(span: Any) -> OtelSpan:
     )
 
 
-def spans_from_otel(source: Any) -> list[OtelSpan]:
+def spans_from_otel(source: Any) -> list[OtelSpan]:  # noqa: PLR0911 - one return per kind of source
     """Spans from a path, bytes, a parsed OTLP/JSON request, ``ReadableSpan`` objects, or a list of these.
 
     Raises:
@@ -362,7 +364,7 @@ def _dict_attr(attrs: dict[str, Any], *keys: str) -> dict[str, Any] | None:
     return None
 
 
-def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:  # noqa: C901, PLR0912 - attribute by attribute
+def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:
     """Everything a span says about its run except ids, parents and order."""
     attrs = span.attributes
     known = run_type is not None
@@ -487,13 +489,15 @@ def _events(runs: list[RunRecord], spans: dict[str, OtelSpan], session: str) -> 
         raw.append((run.start, 0, _START_EVENT.get(run.run_type, "chain_start"), run, run.inputs))
         for name, timestamp, attributes in spans[run.run_id].events:
             if name != sc.EXCEPTION_EVENT:
-                data = {"name": name, "data": {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}}
+                data = {
+                    "name": name,
+                    "data": {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()},
+                }
                 raw.append((timestamp / 1e9, 1, "custom_event", run, data))
         if run.end is None:
             continue
         if run.status in {"error", "interrupted"}:
-            data = {"error": run.error, "error_type": run.error_type}
-            raw.append((run.end, 2, f"{prefix}_error", run, data))
+            raw.append((run.end, 2, f"{prefix}_error", run, {"error": run.error, "error_type": run.error_type}))
         else:
             raw.append((run.end, 2, f"{prefix}_end", run, run.outputs))
     raw.sort(key=lambda item: (item[0], item[1], item[3].order))
