@@ -332,6 +332,9 @@ def test_endpoint_backlog_is_bounded_and_drops_are_counted():
     assert status["spans_dropped"] > 0
     assert status["spans_exported"] == 0
     assert status["spans_dropped"] + status["spans_failed"] + status["spans_queued"] == 20
+    assert status["errors"] == 1  # shown in the widget as a sink error, once
+    (error,) = [e for e in h.recorder.handler_errors() if "SpanExportError" in e.error]
+    assert "spans dropped" in error.error
     h._sink_writer.close()
 
 

@@ -43,7 +43,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.util.types import AttributeValue
 
-__all__ = ["DEFAULT_MAX_ATTRIBUTE_CHARS", "DEFAULT_MAX_QUEUE_SIZE", "OpenTelemetrySink", "span_id_of", "trace_id_of"]
+__all__ = [
+    "DEFAULT_MAX_ATTRIBUTE_CHARS",
+    "DEFAULT_MAX_QUEUE_SIZE",
+    "OpenTelemetrySink",
+    "SpanExportError",
+    "span_id_of",
+    "trace_id_of",
+]
 
 DEFAULT_MAX_ATTRIBUTE_CHARS: Final = 4_096
 """Characters kept of any one string attribute (content, metadata, tracebacks)."""
@@ -109,6 +116,10 @@ class _ChosenIds(IdGenerator):
 
     def is_trace_id_random(self) -> bool:
         return False
+
+
+class SpanExportError(RuntimeError):
+    """Spans were dropped (the export backlog was full) or the exporter failed on them; counted in sink_status()."""
 
 
 # --- the bounded export pipeline of endpoint= mode
@@ -282,7 +293,9 @@ def _default_provider(  # noqa: PLR0913 - the sink's settings, passed on
     resource = Resource.create({"service.version": __version__})
     if str(resource.attributes.get("service.name", "unknown_service")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": "nbcallbacks"}))  # OTEL_SERVICE_NAME wins when set
-    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_attribute_length=max_attribute_chars))
+    provider = TracerProvider(  # shut down by the sink's close(), after it exported the runs left open
+        resource=resource, span_limits=SpanLimits(max_attribute_length=max_attribute_chars), shutdown_on_exit=False
+    )
     exporter = OTLPSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None, timeout=export_timeout)
     processor = _BoundedBatchProcessor(exporter, max_queue_size, schedule_delay * 1000)
     provider.add_span_processor(processor)
@@ -374,6 +387,7 @@ class OpenTelemetrySink:
         self._outer: dict[str, trace_api.SpanContext] = {}
         self._session: str | None = None
         self._lock = threading.Lock()
+        self._reported_losses = (0, 0)
         self.spans_ended = 0
         self.spans_incomplete = 0
         self.span_errors = 0
@@ -432,6 +446,7 @@ class OpenTelemetrySink:
                     del self._open[run_id]
                     self._export(record, incomplete=True)
         self._force_flush()
+        self._report_losses()
 
     def close(self) -> None:
         """Export every run still open (as incomplete spans), flush, and shut down the sink's own provider."""
@@ -442,6 +457,22 @@ class OpenTelemetrySink:
         self._force_flush()
         if self._owns_provider:
             self.tracer_provider.shutdown()
+        self._report_losses()
+
+    def _report_losses(self) -> None:
+        """Raise (once per new loss) so the writer shows it as a sink error in the widget; counts stay exact."""
+        processor = self._processor
+        if processor is None:
+            return
+        dropped, failed = processor.dropped, processor.counter.failed
+        if (dropped, failed) == self._reported_losses:
+            return
+        self._reported_losses = (dropped, failed)
+        msg = (
+            f"{dropped:,} spans dropped (more than {processor.max_queue_size:,} waiting for the exporter) and "
+            f"{failed:,} failed to export to {self.endpoint or 'the OTLP endpoint'}; see sink_status()"
+        )
+        raise SpanExportError(msg)
 
     def status(self) -> dict[str, Any]:
         """Span counts, merged into ``sink_status()``: ended, incomplete, and (own provider) exported/dropped."""
