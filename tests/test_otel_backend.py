@@ -190,3 +190,19 @@ def test_demo_agent_run_reaches_mlflow_with_parents_and_tokens(mlflow_server):
     }
     assert rebuilt == original
     h._sink_writer.close()
+
+
+def test_standard_environment_variables_configure_the_default_exporter(mlflow_server, monkeypatch):
+    url, experiment, python = mlflow_server
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{url}/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"x-mlflow-experiment-id={experiment}")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "notebook-under-test")
+    h = NotebookHandler(sinks=[OpenTelemetrySink(export_timeout=120.0)])
+    before = len(read_back(python, url, experiment, 0)["spans"])
+    agent(token_delay=0).invoke({"messages": [("user", "What is 12 * 7?")]}, config={"callbacks": [h]})
+    assert h.flush(timeout=300)
+    assert h.sink_status()[0]["spans_exported"] == len(h.recorder.runs())
+    stored = read_back(python, url, experiment, before + len(h.recorder.runs()))
+    ours = {span["attributes"].get(sc.NB_RUN_ID) for span in stored["spans"]}
+    assert {run.run_id for run in h.recorder.runs()} <= ours
+    h._sink_writer.close()

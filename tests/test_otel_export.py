@@ -263,6 +263,28 @@ def test_root_joins_the_callers_active_span(otel):
     assert {s.context.trace_id for s in later} == {trace_id_of(h.recorder.runs()[9].run_id)}
 
 
+async def test_async_roots_join_the_span_active_in_their_own_task(otel):
+    provider, exporter = otel
+    h, _ = traced(provider)
+    tracer = provider.get_tracer("notebook")
+    graph = agent(token_delay=0)
+
+    async def one(question):
+        with tracer.start_as_current_span(f"task {question}") as span:
+            await graph.ainvoke({"messages": [("user", question)]}, config={"callbacks": [h]})
+        return span.get_span_context()
+
+    outers = await asyncio.gather(one("What's the weather in Paris?"), one("What is 12 * 7?"))
+    assert h.flush()
+    spans = {s.attributes[sc.NB_RUN_ID]: s for s in exporter.get_finished_spans() if sc.NB_RUN_ID in s.attributes}
+    assert len(spans) == len(h.recorder.runs())
+    roots = [span for span in spans.values() if span.attributes.get(sc.NB_PARENT_RUN_ID) is None]
+    assert sorted(root.parent.span_id for root in roots) == sorted(outer.span_id for outer in outers)
+    for outer in outers:
+        in_trace = [span for span in spans.values() if span.context.trace_id == outer.trace_id]
+        assert len(in_trace) == len(spans) // 2
+
+
 def test_interrupt_is_not_an_error(otel):
     from langgraph.checkpoint.memory import MemorySaver
     from langgraph.graph import START, MessagesState, StateGraph
