@@ -101,6 +101,8 @@ def test_agent_with_tool_calls_one_span_per_run_with_both_conventions(otel):
         assert attrs[sc.NB_LANGGRAPH_NODE] == "agent"
         assert attrs[sc.NB_LANGGRAPH_STEP] == run.langgraph_step
         assert attrs[sc.NB_STREAMED_CHUNKS] == run.token_count
+        assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] in {("tool_calls",), ("stop",)}
+        assert attrs[sc.GEN_AI_RESPONSE_ID] == run.outputs["id"]
         assert json.loads(attrs[sc.NB_METADATA])["ls_provider"] == "nbcallbacks"
     tool = next(r for r in runs if r.run_type == "tool")
     attrs = spans[tool.run_id].attributes
@@ -112,6 +114,7 @@ def test_agent_with_tool_calls_one_span_per_run_with_both_conventions(otel):
     assert sc.GEN_AI_OPERATION_NAME not in spans[node.run_id].attributes
     for span in spans.values():  # content is opt-in
         assert not set(CONTENT_KEYS) & set(span.attributes)
+        assert not [key for key in span.attributes if key.startswith(("llm.input_messages", "llm.output_messages"))]
     status = h.sink_status()[0]
     assert status["spans_ended"] == 9
     assert status["spans_incomplete"] == 0
@@ -240,6 +243,9 @@ def test_content_messages_are_genai_parts(otel):
     assert output["finish_reason"] == "tool_calls"
     assert output["parts"][0]["type"] == "tool_call"
     assert output["parts"][0]["name"] == "get_weather"
+    assert attrs["llm.input_messages.1.message.role"] == "user"
+    assert attrs["llm.input_messages.1.message.content"] == "What's the weather in Paris?"
+    assert attrs["llm.output_messages.0.message.role"] == "assistant"
 
 
 def test_root_joins_the_callers_active_span(otel):

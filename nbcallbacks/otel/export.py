@@ -630,6 +630,14 @@ class OpenTelemetrySink:
             put(sc.OI_TOKENS_REASONING, reasoning)
             ttft = record.get("ttft_s")
             put(sc.GEN_AI_TIME_TO_FIRST_CHUNK, float(ttft) if isinstance(ttft, (int, float)) else None)
+            outputs = record.get("outputs")
+            if isinstance(outputs, dict):  # not content: the finish reason and response id of the answer
+                response_metadata = outputs.get("response_metadata")
+                finish = response_metadata.get("finish_reason") if isinstance(response_metadata, dict) else None
+                if isinstance(finish, str):
+                    attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (finish,)
+                response_id = outputs.get("id")
+                put(sc.GEN_AI_RESPONSE_ID, response_id if isinstance(response_id, str) else None)
             put(sc.NB_STREAMED_CHUNKS, _int(record.get("streamed_chunks")) or None)
             put(sc.NB_CHUNKS_NOT_KEPT, _int(record.get("chunks_not_kept")) or None)
         conversation = metadata.get("thread_id") or metadata.get("session_id") or metadata.get("conversation_id")
@@ -686,14 +694,19 @@ class OpenTelemetrySink:
                 put(value_key, _json(value))
                 put(mime_key, sc.MIME_JSON)
         if run_type in _MODEL_RUN_TYPES:
-            with contextlib.suppress(Exception):  # previews of foreign shapes: no messages, not a failure
-                messages = _messages(record.get("inputs"))
-                if messages:
-                    put(sc.GEN_AI_INPUT_MESSAGES, _json(messages))
-            with contextlib.suppress(Exception):
-                messages = _messages(record.get("outputs"))
-                if messages:
-                    put(sc.GEN_AI_OUTPUT_MESSAGES, _json(messages))
+            for key, genai_key, flat_key in (
+                ("inputs", sc.GEN_AI_INPUT_MESSAGES, sc.OI_INPUT_MESSAGES),
+                ("outputs", sc.GEN_AI_OUTPUT_MESSAGES, sc.OI_OUTPUT_MESSAGES),
+            ):
+                with contextlib.suppress(Exception):  # previews of foreign shapes: no messages, not a failure
+                    messages = _messages(record.get(key))
+                    if not messages:
+                        continue
+                    put(genai_key, _json(messages))
+                    for index, message in enumerate(messages):  # OpenInference's flattened form (Phoenix's view)
+                        put(f"{flat_key}.{index}.{sc.OI_MESSAGE_ROLE}", message["role"])
+                        text = "".join(p.get("content", "") for p in message["parts"] if p.get("type") == "text")
+                        put(f"{flat_key}.{index}.{sc.OI_MESSAGE_CONTENT}", text or None)
 
 
 def _ns(seconds: Any) -> int:

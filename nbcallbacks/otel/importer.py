@@ -345,7 +345,7 @@ def _run_type(attrs: dict[str, Any]) -> str | None:
     operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
     kind = attrs.get(sc.OI_SPAN_KIND)
     if kind == sc.KIND_LLM and operation not in {sc.OP_CHAT, sc.OP_TEXT_COMPLETION}:
-        has_messages = any(key.startswith("llm.input_messages") for key in attrs)
+        has_messages = any(key.startswith(sc.OI_INPUT_MESSAGES) for key in attrs)
         return "chat_model" if has_messages else "llm"
     if isinstance(operation, str) and operation in sc.OPERATION_TO_RUN_TYPE:
         return sc.OPERATION_TO_RUN_TYPE[operation]
