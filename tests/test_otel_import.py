@@ -299,3 +299,14 @@ def test_bad_sources():
     with pytest.raises(TypeError):
         NotebookHandler.from_otel(42)
     assert NotebookHandler.from_otel([]).recorder.runs() == []
+
+
+def test_a_torn_or_foreign_line_in_an_otlp_json_file_is_skipped(otel, tmp_path):
+    provider, exporter = otel
+    with provider.get_tracer("t").start_as_current_span("kept", attributes={"n": 1}):
+        pass
+    line = json.dumps(json_format.MessageToDict(encode_spans(exporter.get_finished_spans())))
+    path = tmp_path / "traces.jsonl"
+    path.write_text(f'{{"not":"otlp"}}\n{line}\n{line[: len(line) // 2]}')  # a crash mid-write leaves half a line
+    (run,) = NotebookHandler.from_otel(path).recorder.runs()
+    assert (run.name, run.run_type, run.metadata["n"]) == ("kept", "chain", 1)
