@@ -6,7 +6,7 @@
 2. Events written per second by each sink: a long stream recorded with one sink attached, timed from the sink's
    first ``write`` to the end of ``flush()``.
 3. OpenTelemetry (needs ``nbcallbacks[otel]`` and ``openinference-instrumentation-langchain``): the hot path of
-   the sync stream and of a 60-step chain with ``OpenTelemetrySink`` attached, against the no-op handler and
+   the sync stream, a 60-step chain and ``astream`` with ``OpenTelemetrySink`` attached, against the no-op handler and
    against OpenInference's ``LangChainInstrumentor`` doing the same export (both into an ``InMemorySpanExporter``
    behind a real ``TracerProvider``); then spans exported per second and the cost per span on the sink's worker.
 
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import statistics
@@ -233,7 +234,7 @@ class OtelSetup:
         return count
 
 
-def otel_round(setup: OtelSetup, name: str, work: Callable[[list[Any]], None]) -> tuple[float, int]:
+def otel_round(setup: OtelSetup, name: str, work: Callable[[list[Any]], float | None]) -> tuple[float, int]:
     """Seconds of ``work`` on the chain's thread with configuration ``name``, and spans exported for it."""
     time.sleep(0.2)
     gc.collect()
@@ -249,8 +250,8 @@ def otel_round(setup: OtelSetup, name: str, work: Callable[[list[Any]], None]) -
             "OpenInference instrumentor": lambda: [NoOpHandler()],
         }[name]()
         start = time.perf_counter()
-        work(callbacks)
-        elapsed = time.perf_counter() - start
+        timed = work(callbacks)  # an async workload times itself (without starting the event loop)
+        elapsed = time.perf_counter() - start if timed is None else timed
     finally:
         if instrumented:
             setup.instrumentor.uninstrument()
@@ -261,8 +262,8 @@ def otel_round(setup: OtelSetup, name: str, work: Callable[[list[Any]], None]) -
     return elapsed, setup.spans()
 
 
-def otel_hot_path(rounds: int) -> None:
-    setup = OtelSetup()
+def otel_workloads() -> dict[str, tuple[Callable[[list[Any]], float | None], int]]:
+    """Label -> (run it with these callbacks, callback events per run)."""
     model = FakeListChatModel(responses=["x" * TOKENS])
     chain = steps_chain()
 
@@ -273,8 +274,26 @@ def otel_hot_path(rounds: int) -> None:
     def steps(callbacks: list[Any]) -> None:
         chain.invoke(0, config={"callbacks": callbacks})
 
+    def astream(callbacks: list[Any]) -> float:
+        async def run() -> float:
+            start = time.perf_counter()
+            async for _ in model.astream("go", config={"callbacks": callbacks}):
+                pass
+            return time.perf_counter() - start
+
+        return asyncio.run(run())
+
+    return {
+        f"sync stream, {TOKENS:,} tokens": (stream, TOKENS + 2),
+        f"{STEPS}-step chain": (steps, 2 * STEPS + 2),
+        f"astream, {TOKENS:,} tokens": (astream, TOKENS + 2),
+    }
+
+
+def otel_hot_path(rounds: int) -> None:
+    setup = OtelSetup()
     names = ["no-op handler", "NotebookHandler", "+ OpenTelemetrySink", "OpenInference instrumentor"]
-    workloads = {f"sync stream, {TOKENS:,} tokens": (stream, TOKENS + 2), f"{STEPS}-step chain": (steps, 2 * STEPS + 2)}
+    workloads = otel_workloads()
     for label, (work, events) in workloads.items():
         per_event: dict[str, list[float]] = {name: [] for name in names}
         spans: dict[str, int] = {}
