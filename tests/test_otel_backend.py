@@ -184,11 +184,10 @@ def test_demo_agent_run_reaches_mlflow_with_parents_and_tokens(mlflow_server):
             assert span["attributes"][sc.OI_SPAN_KIND] == "LLM"
     # and the trace, pulled back from the backend, rebuilds the same tree in a handler
     back = NotebookHandler.from_otel(base64.b64decode(stored["otlp"]))
-    original = {r.run_id: (r.name, r.parent_run_id, r.depth, r.run_type, r.status, r.total_tokens) for r in runs}
-    rebuilt = {
-        r.run_id: (r.name, r.parent_run_id, r.depth, r.run_type, r.status, r.total_tokens) for r in back.recorder.runs()
-    }
-    assert rebuilt == original
+    columns = ["run_id", "name", "parent_run_id", "depth", "run_type", "status", "total_tokens"]
+    original = h.runs_dataframe()[columns].sort_values("run_id").reset_index(drop=True)
+    rebuilt = back.runs_dataframe()[columns].sort_values("run_id").reset_index(drop=True)
+    assert rebuilt.equals(original)
     h._sink_writer.close()
 
 

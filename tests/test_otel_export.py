@@ -100,7 +100,7 @@ def test_agent_with_tool_calls_one_span_per_run_with_both_conventions(otel):
         assert attrs[sc.GEN_AI_TIME_TO_FIRST_CHUNK] == pytest.approx(run.first_token - run.start)
         assert attrs[sc.NB_LANGGRAPH_NODE] == "agent"
         assert attrs[sc.NB_LANGGRAPH_STEP] == run.langgraph_step
-        assert attrs[sc.NB_STREAMED_CHUNKS] == run.token_count
+        assert attrs[sc.NB_STREAMED_CHUNKS] == run.streamed_chunks
         assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] in {("tool_calls",), ("stop",)}
         assert attrs[sc.GEN_AI_RESPONSE_ID] == run.outputs["id"]
         assert json.loads(attrs[sc.NB_METADATA])["ls_provider"] == "nbcallbacks"
@@ -199,7 +199,7 @@ def test_nested_sub_chains_nest_as_spans(otel):
     outer.invoke("Why is the sky blue?", config={"callbacks": [h]})
     spans = finished(h, exporter)
     check_tree(h, spans)
-    depths = {r.run_id: r.depth for r in h.recorder.runs()}
+    depths = dict(zip(*(h.runs_dataframe()[c].tolist() for c in ("run_id", "depth")), strict=True))
     assert max(depths.values()) >= 3
     deepest = max(depths, key=lambda run_id: depths[run_id])
     hops, span = 0, spans[deepest]

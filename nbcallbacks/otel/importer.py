@@ -19,13 +19,15 @@ import base64
 import binascii
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from nbcallbacks import schema
 from nbcallbacks.events import RunRecord
 from nbcallbacks.otel import conventions as sc
 from nbcallbacks.sinks.records import run_record
+from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -36,7 +38,6 @@ __all__ = ["OtelSpan", "handler_from_otel", "records_from_otel", "spans_from_ote
 
 _SESSION: Final = "otel"
 _STATUS_NAMES: Final[dict[int, str]] = {0: "UNSET", 1: "OK", 2: "ERROR"}
-_RUN_FIELDS: Final = frozenset(f.name for f in fields(RunRecord))
 _START_EVENT: Final[dict[str, str]] = {
     "chat_model": "chat_model_start",
     "llm": "llm_start",
@@ -410,18 +411,15 @@ def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:
         "inputs": inputs,
         "outputs": outputs,
         "metrics": metrics,
-        "token_count": _int(attrs.get(sc.NB_STREAMED_CHUNKS)) or 0,
-        "tokens_dropped": _int(attrs.get(sc.NB_CHUNKS_NOT_KEPT)) or 0,
+        "streamed_chunks": _int(attrs.get(sc.NB_STREAMED_CHUNKS)) or 0,
+        "chunks_not_kept": _int(attrs.get(sc.NB_CHUNKS_NOT_KEPT)) or 0,
         "thread": str(attrs.get(sc.NB_THREAD) or ""),
         "hidden": bool(attrs.get(sc.NB_HIDDEN)) or "langsmith:hidden" in tags,
-    }
-    extras = {
         "provider": _first(attrs, sc.GEN_AI_PROVIDER_NAME, sc.OI_PROVIDER),
         "cache_read_tokens": _int(_first(attrs, sc.GEN_AI_USAGE_CACHE_READ, sc.OI_TOKENS_CACHE_READ)),
         "cache_creation_tokens": _int(_first(attrs, sc.GEN_AI_USAGE_CACHE_CREATION, sc.OI_TOKENS_CACHE_WRITE)),
         "reasoning_tokens": _int(_first(attrs, sc.GEN_AI_USAGE_REASONING, sc.OI_TOKENS_REASONING)),
     }
-    out.update({key: value for key, value in extras.items() if key in _RUN_FIELDS})  # fields the records know
     _status_fields(span, out)
     return out
 
@@ -465,20 +463,6 @@ def _dedupe(spans: list[OtelSpan]) -> list[OtelSpan]:
         if known is None or span.end_ns is not None or known.end_ns is None:
             chosen[key] = span
     return list(chosen.values())
-
-
-def _depths(parents: dict[str, str | None]) -> dict[str, int]:
-    depths: dict[str, int] = {}
-    for run_id in parents:
-        chain = []
-        current: str | None = run_id
-        while current is not None and current in parents and current not in depths and current not in chain:
-            chain.append(current)
-            current = parents[current]
-        base = depths.get(current, -1) if current is not None else -1
-        for offset, member in enumerate(reversed(chain)):
-            depths[member] = base + 1 + offset
-    return depths
 
 
 def _events(runs: list[RunRecord], spans: dict[str, OtelSpan], session: str) -> list[dict[str, Any]]:
@@ -536,7 +520,6 @@ def records_from_otel(source: Any) -> list[dict[str, Any]]:
         for span in spans
     }
     parents: dict[str, str | None] = {}
-    orphans: set[str] = set()
     for span in spans:
         run_id = run_ids[span.trace_id, span.span_id]
         parent_key = (span.trace_id, span.parent_span_id) if span.parent_span_id else None
@@ -544,29 +527,24 @@ def records_from_otel(source: Any) -> list[dict[str, Any]]:
             parents[run_id] = run_ids[parent_key]
         elif parent_key is None or (sc.NB_RUN_ID in span.attributes and sc.NB_PARENT_RUN_ID not in span.attributes):
             parents[run_id] = None  # a root (or nbcallbacks' root run nested under a span that was not read)
-        else:
+        else:  # a parent that is not among the spans read: the tree shows the run as an orphan root
             own = span.attributes.get(sc.NB_PARENT_RUN_ID)
             parents[run_id] = str(own) if own else f"{span.parent_span_id:016x}"
-            orphans.add(run_id)
-    depths = _depths(parents)
     runs: list[RunRecord] = []
     by_run: dict[str, OtelSpan] = {}
     for order, span in enumerate(spans):
         run_id = run_ids[span.trace_id, span.span_id]
         by_run[run_id] = span
-        run_fields = _run_fields(span, _run_type(span.attributes))
         runs.append(
             RunRecord(
                 run_id=run_id,
                 parent_run_id=parents[run_id],
                 order=order,
-                depth=depths.get(run_id, 0),
-                orphan=run_id in orphans,
-                **run_fields,
+                **_run_fields(span, _run_type(span.attributes)),
             )
         )
-    first_start = min((run.start for run in runs), default=0.0)
-    records = [run_record(run, first_start, _SESSION) for run in runs]
+    tree = Tree.of(runs)
+    records = [run_record(run, tree.derived(run.run_id), _SESSION) for run in runs]
     return records + _events(runs, by_run, _SESSION)
 
 
@@ -578,17 +556,16 @@ def handler_from_otel(
 ) -> NotebookHandler:
     """A handler holding the runs of OpenTelemetry spans (see ``records_from_otel``), rebuilt as history does.
 
-    Its widget, DataFrames and charts show the spans as runs.
+    The records go through ``schema.run_from_record`` / ``event_from_record``, then ``Recorder.restore``; the
+    handler's widget, DataFrames and charts show the spans as runs.
     """
-    from nbcallbacks.history import _event_from_record, _run_from_record  # noqa: PLC0415 - history is heavier
-
     if handler_class is None:
         from nbcallbacks.handler import NotebookHandler  # noqa: PLC0415 - the handler imports this lazily
 
         handler_class = NotebookHandler
     records = records_from_otel(source)
-    runs = [_run_from_record(record) for record in records if record["kind"] == "run"]
-    events = [_event_from_record(record) for record in records if record["kind"] == "event"]
+    runs = [schema.run_from_record(record) for record in records if record["kind"] == "run"]
+    events = [schema.event_from_record(record) for record in records if record["kind"] == "event"]
     handler = handler_class(title=title)
     handler.recorder.restore(runs, events, events[0].time if events else None)
     return handler
