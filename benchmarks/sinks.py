@@ -5,13 +5,19 @@
    pay only for waking them). The time ``flush()`` then takes to write the stream is printed beside it.
 2. Events written per second by each sink: a long stream recorded with one sink attached, timed from the sink's
    first ``write`` to the end of ``flush()``.
+3. OpenTelemetry (needs ``nbcallbacks[otel]`` and ``openinference-instrumentation-langchain``): the hot path of
+   the sync stream, a 60-step chain and ``astream`` with ``OpenTelemetrySink`` attached, against the no-op handler and
+   against OpenInference's ``LangChainInstrumentor`` doing the same export (both into an ``InMemorySpanExporter``
+   behind a real ``TracerProvider``); then spans exported per second and the cost per span on the sink's worker.
 
-    python benchmarks/sinks.py [--rounds 9] [--events 100000]
+    python benchmarks/sinks.py [--rounds 9] [--events 100000] [--only sinks|otel]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import logging
 import statistics
 import tempfile
@@ -160,17 +166,190 @@ def throughput(count: int, folder: Path) -> None:
     print("  (live: the stream and the writers share one interpreter lock, so this is bounded by the stream)")
 
 
+# --- OpenTelemetry
+
+
+STEPS = 60
+
+
+def steps_chain() -> Any:
+    from langchain_core.runnables import RunnableLambda  # noqa: PLC0415 - this section only
+
+    chain: Any = RunnableLambda(lambda x: x + 1)
+    for _ in range(STEPS - 1):
+        chain = chain | RunnableLambda(lambda x: x + 1)
+    return chain
+
+
+class OtelSetup:
+    """A real TracerProvider exporting into memory, and the two ways of feeding it."""
+
+    def __init__(self) -> None:
+        from openinference.instrumentation.langchain import LangChainInstrumentor  # noqa: PLC0415
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
+
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.instrumentor = LangChainInstrumentor()
+
+    def sink_handler(self) -> NotebookHandler:
+        from nbcallbacks import OpenTelemetrySink  # noqa: PLC0415
+
+        return NotebookHandler(sinks=[OpenTelemetrySink(self.provider)])
+
+    def spans(self) -> int:
+        count = len(self.exporter.get_finished_spans())
+        self.exporter.clear()
+        return count
+
+
+def otel_round(setup: OtelSetup, name: str, work: Callable[[list[Any]], float | None]) -> tuple[float, int]:
+    """Seconds of ``work`` on the chain's thread with configuration ``name``, and spans exported for it."""
+    time.sleep(0.2)
+    gc.collect()
+    setup.spans()
+    instrumented = name == "OpenInference instrumentor"
+    if instrumented:
+        setup.instrumentor.instrument(tracer_provider=setup.provider)
+    try:
+        callbacks: list[Any] = {
+            "no-op handler": lambda: [NoOpHandler()],
+            "NotebookHandler": lambda: [NotebookHandler()],
+            "+ OpenTelemetrySink": lambda: [setup.sink_handler()],
+            "OpenInference instrumentor": lambda: [NoOpHandler()],
+        }[name]()
+        start = time.perf_counter()
+        timed = work(callbacks)  # an async workload times itself (without starting the event loop)
+        elapsed = time.perf_counter() - start if timed is None else timed
+    finally:
+        if instrumented:
+            setup.instrumentor.uninstrument()
+    h = callbacks[0]
+    if isinstance(h, NotebookHandler):
+        check(h.flush(timeout=120), "flush timed out")
+        close(h)
+    return elapsed, setup.spans()
+
+
+def otel_workloads() -> dict[str, tuple[Callable[[list[Any]], float | None], int]]:
+    """Label -> (run it with these callbacks, callback events per run)."""
+    model = fake_stream_model()
+    chain = steps_chain()
+
+    def stream(callbacks: list[Any]) -> None:
+        for _ in model.stream("go", config={"callbacks": callbacks}):
+            pass
+
+    def steps(callbacks: list[Any]) -> None:
+        chain.invoke(0, config={"callbacks": callbacks})
+
+    def astream(callbacks: list[Any]) -> float:
+        async def run() -> float:
+            start = time.perf_counter()
+            async for _ in model.astream("go", config={"callbacks": callbacks}):
+                pass
+            return time.perf_counter() - start
+
+        return asyncio.run(run())
+
+    return {
+        f"sync stream, {TOKENS:,} tokens": (stream, TOKENS + 2),
+        f"{STEPS}-step chain": (steps, 2 * STEPS + 2),
+        f"astream, {TOKENS:,} tokens": (astream, TOKENS + 2),
+    }
+
+
+def otel_hot_path(rounds: int) -> None:
+    setup = OtelSetup()
+    names = ["no-op handler", "NotebookHandler", "+ OpenTelemetrySink", "OpenInference instrumentor"]
+    workloads = otel_workloads()
+    for label, (work, events) in workloads.items():
+        per_event: dict[str, list[float]] = {name: [] for name in names}
+        spans: dict[str, int] = {}
+        for name in names:  # warm up
+            otel_round(setup, name, work)
+        for _ in range(rounds):
+            for name in names:
+                elapsed, exported = otel_round(setup, name, work)
+                per_event[name].append(elapsed / events * 1e6)
+                spans[name] = exported
+        noop = statistics.median(per_event["no-op handler"])
+        print(f"OpenTelemetry hot path: {label}, {rounds} interleaved rounds (median per callback event)")
+        print(f"{'configuration':<30}{'per event':>12}{'vs no-op':>10}{'spans':>8}")
+        for name in names:
+            median = statistics.median(per_event[name])
+            print(f"{name:<30}{median:9.2f} µs{median / noop:9.2f}×{spans[name]:>8}")
+        print()
+
+
+def otel_throughput(runs: int) -> None:
+    """Spans per second: ours on the sink's worker (the reader held back, then drained), OpenInference's inline."""
+    setup = OtelSetup()
+    chain = steps_chain()
+    invocations = max(1, runs // (STEPS + 1))
+    # ours: record first, then time the drain (records -> spans -> SimpleSpanProcessor -> in-memory exporter)
+    h = setup.sink_handler()
+    writer = h._sink_writer  # noqa: SLF001 - hold the reader back to time the span building alone
+    check(writer is not None, "no writer")
+    writer.interval = 3600.0  # type: ignore[union-attr]
+    setup.spans()
+    for _ in range(invocations):
+        chain.invoke(0, config={"callbacks": [h]})
+    start = time.perf_counter()
+    check(h.flush(timeout=600), "flush timed out")
+    drain = time.perf_counter() - start
+    ours = setup.spans()
+    check(ours == invocations * (STEPS + 1), ours)
+    close(h)
+
+    # OpenInference: spans are made and exported inside the callbacks, on the chain's thread
+    def timed(callbacks: list[Any]) -> float:
+        start = time.perf_counter()
+        for _ in range(invocations):
+            chain.invoke(0, config={"callbacks": callbacks})
+        return time.perf_counter() - start
+
+    baseline = timed([NoOpHandler()])
+    setup.instrumentor.instrument(tracer_provider=setup.provider)
+    try:
+        instrumented = timed([NoOpHandler()])
+    finally:
+        setup.instrumentor.uninstrument()
+    theirs = setup.spans()
+    print(f"OpenTelemetry export: {ours:,} spans ({invocations} runs of the {STEPS}-step chain), in-memory exporter")
+    print(f"{'exporter':<30}{'spans/s':>12}{'µs per span':>14}{'  where'}")
+    print(
+        f"{'OpenTelemetrySink':<30}{ours / drain:12,.0f}{drain / ours * 1e6:14.1f}  sink worker thread (off the chain)"
+    )
+    extra = max(instrumented - baseline, 1e-9)
+    print(
+        f"{'OpenInference instrumentor':<30}{theirs / extra:12,.0f}{extra / max(theirs, 1) * 1e6:14.1f}"
+        "  chain's thread (added to the no-op run)"
+    )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--spans", type=int, default=20_000)
+    parser.add_argument("--only", choices=["sinks", "otel"], default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        hot_path(args.rounds, TOKENS, Path(folder))
-        hot_path(max(3, args.rounds // 3), 10 * TOKENS, Path(folder))
-        print("  (core target: NotebookHandler / no-op handler ≤ 1.15; sinks write on their own threads)")
+    if args.only != "otel":
+        with tempfile.TemporaryDirectory() as folder:
+            hot_path(args.rounds, TOKENS, Path(folder))
+            hot_path(max(3, args.rounds // 3), 10 * TOKENS, Path(folder))
+            print("  (core target: NotebookHandler / no-op handler ≤ 1.15; sinks write on their own threads)")
+            print()
+            throughput(args.events, Path(folder))
+    if args.only != "sinks":
         print()
-        throughput(args.events, Path(folder))
+        otel_hot_path(args.rounds)
+        otel_throughput(args.spans)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ them in a live widget; ``h.runs_dataframe()`` / ``h.to_dataframe()`` export them
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbcallbacks.events import Limits
 from nbcallbacks.handler import NotebookHandler, ametric, metric, trace
@@ -17,11 +17,15 @@ from nbcallbacks.history import history
 from nbcallbacks.sinks import JSONLSink, LoggingSink, Sink, SQLiteSink
 from nbcallbacks.version import __version__
 
+if TYPE_CHECKING:
+    from nbcallbacks.otel.export import OpenTelemetrySink
+
 __all__ = [
     "JSONLSink",
     "Limits",
     "LoggingSink",
     "NotebookHandler",
+    "OpenTelemetrySink",
     "SQLiteSink",
     "Sink",
     "__version__",
@@ -31,11 +35,15 @@ __all__ = [
     "trace",
 ]
 
-_LAZY_SUBMODULES = frozenset({"demo", "plot", "export"})
+_LAZY_SUBMODULES = frozenset({"demo", "plot", "export", "otel"})
 
 
 def __getattr__(name: str) -> Any:
-    """``nbcallbacks.plot`` / ``nbcallbacks.demo`` without importing Plotly or LangGraph up front."""
+    """``nbcallbacks.plot`` / ``nbcallbacks.demo`` / ``OpenTelemetrySink`` without importing their dependencies."""
+    if name == "OpenTelemetrySink":  # the OpenTelemetry SDK only when asked for (pip install "nbcallbacks[otel]")
+        from nbcallbacks.otel.export import OpenTelemetrySink  # noqa: PLC0415 - lazy on purpose
+
+        return OpenTelemetrySink
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"nbcallbacks.{name}")
     msg = f"module 'nbcallbacks' has no attribute {name!r}"

@@ -176,6 +176,18 @@ class NotebookHandler(CallbackIntake):
         handler.recorder.restore(saved.runs, saved.events, saved.first_time)
         return handler
 
+    @classmethod
+    def from_otel(cls, spans_or_path: Any, *, title: str | None = None) -> NotebookHandler:
+        """A handler holding the runs of OpenTelemetry spans made by anything (issue 10).
+
+        ``spans_or_path``: ``ReadableSpan`` objects (e.g. from ``InMemorySpanExporter``), an OTLP/JSON file (one
+        ``ExportTraceServiceRequest`` per line, as the OpenTelemetry file exporter writes), OTLP protobuf bytes,
+        or a list of these. See ``nbcallbacks.otel.importer``.
+        """
+        from nbcallbacks.otel.importer import handler_from_otel  # noqa: PLC0415 - only when importing spans
+
+        return handler_from_otel(spans_or_path, title=title, handler_class=cls)
+
     # --- DataFrames
 
     def runs_dataframe(self) -> pd.DataFrame:

@@ -16,6 +16,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null
 fi
 
+# The OTLP backend of the otel_backend tests (an MLflow tracking server) is heavy: it gets its own virtualenv,
+# created once and kept (the check below takes a second when it is already there).
+MLFLOW_VERSION="3.17.2"
+if ! .venv-otel-backend/bin/python -c "import sys, mlflow; sys.exit(mlflow.__version__ != '$MLFLOW_VERSION')" \
+  >/dev/null 2>&1; then
+  step "OTLP backend for the otel_backend tests (.venv-otel-backend with mlflow==$MLFLOW_VERSION)"
+  python3 -m venv .venv-otel-backend
+  .venv-otel-backend/bin/python -m pip install --quiet --upgrade pip
+  .venv-otel-backend/bin/python -m pip install --quiet "mlflow==$MLFLOW_VERSION"
+fi
+
 step "Python environment (.venv) with nbcallbacks[test]"
 python3 -m venv .venv
 # shellcheck disable=SC1091

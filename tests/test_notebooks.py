@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["quickstart.ipynb", "langgraph.ipynb", "concurrency.ipynb", "analysis.ipynb"]
+NAMES = ["quickstart.ipynb", "langgraph.ipynb", "concurrency.ipynb", "analysis.ipynb", "opentelemetry.ipynb"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PLOTLY = "application/vnd.plotly.v1+json"
@@ -129,3 +129,16 @@ def test_analysis_notebook_draws_every_chart(executed):
     text = text_of(nb)
     assert "DemoChatModel" in text
     assert "search_docs" in text
+
+
+@pytest.mark.notebook
+def test_opentelemetry_notebook_exports_and_pulls_the_trace_back(executed):
+    nb = executed("opentelemetry.ipynb")
+    text = text_of(nb)
+    assert "exporting to memory only" in text
+    assert "The weather in Paris: 18°C" in text
+    assert "'spans_ended': 9" in text
+    assert "invoke_agent" in text
+    assert "same tree: True" in text
+    views = [o for o in outputs(nb) if WIDGET_VIEW in o.get("data", {})]
+    assert len(views) == 2  # the live handler and the one pulled back

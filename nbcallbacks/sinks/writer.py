@@ -219,7 +219,7 @@ class _Worker:
 
     def status(self) -> dict[str, Any]:
         busy = self.busy_since
-        return {
+        status = {
             "sink": self.name,
             "written_events": self.written_events,
             "written_runs": self.written_runs,
@@ -232,6 +232,14 @@ class _Worker:
             "blocked_s": 0.0 if busy is None else time.monotonic() - busy,
             "closed": self.closed.is_set(),
         }
+        # issue 10: a sink's own counters (e.g. OpenTelemetrySink's spans exported / dropped) join its status
+        own = getattr(self.sink, "status", None)
+        if callable(own):
+            with contextlib.suppress(Exception):
+                extra = own()
+                if isinstance(extra, dict):
+                    status.update({key: value for key, value in extra.items() if key not in status})
+        return status
 
 
 _LIVE_WRITERS: weakref.WeakSet[SinkWriter] = weakref.WeakSet()
