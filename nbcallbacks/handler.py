@@ -19,6 +19,7 @@ from nbcallbacks.recorder import Recorder
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Sequence
+    from pathlib import Path
     from uuid import UUID
 
     import pandas as pd
@@ -251,3 +252,11 @@ class NotebookHandler(CallbackIntake):
         from nbcallbacks.updates import iter_updates  # noqa: PLC0415 - only when used
 
         return iter_updates(self, kinds=kinds, run=run, max_backlog=max_backlog)
+
+    # --- sharing (nbcallbacks.share)
+
+    def to_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+        """Write the trace as one self-contained offline HTML file with the interactive widget (``share.to_html``)."""
+        from nbcallbacks.share import to_html  # noqa: PLC0415 - only when sharing
+
+        return to_html(self, path, title=title)

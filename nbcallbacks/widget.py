@@ -194,6 +194,13 @@ class TraceWidget(anywidget.AnyWidget):
         if self.selected_run_id not in ids:
             self.selected_run_id = ids[-1] if ids else ""
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus a static HTML summary for renderers with no widget manager (``nbcallbacks.share``)."""
+        from nbcallbacks.share import add_static_summary  # noqa: PLC0415 - share imports this module
+
+        self.flush()
+        return add_static_summary(super()._repr_mimebundle_(**kwargs), self.snapshot, title=self.title)
+
     def flush(self, *, snapshot: bool = True) -> None:
         """Send everything recorded so far now, and (by default) bring the ``snapshot`` trait up to date."""
         try:

@@ -1,0 +1,293 @@
+"""Shared traces in a real Chromium with every network request blocked: ``h.to_html()`` files and nbconvert pages.
+
+Each page is opened from ``file://``; a route aborts (and records) every request that is not the page itself, so a
+test fails if the page tries to fetch anything. Page errors, console errors and dialogs are collected and must be
+none. Checks go through the widget's documented DOM hooks (``js/src/index.ts``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+import pytest
+from harness import REPO
+from nbclient import NotebookClient
+
+from nbcallbacks import NotebookHandler
+from nbcallbacks.demo import agent
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("widget_bundle")]
+
+QUESTION = "What's the weather in Paris?"
+EVIL = '</script><img src=x onerror="window.__pwned=1;alert(1)"><!--'
+EVIL_TITLE = "<b>title</b></title><script>window.__pwned=2</script>"
+DEMO_SIZE_LIMIT = 200_000
+"""A 9-run demo trace is about 70 kB (bundle 40 kB + CSS 13 kB + trace); the issue asks for well under 1 MB."""
+
+
+@dataclass
+class OfflinePage:
+    """A Chromium page that may load one file and nothing else."""
+
+    page: Any
+    url: str
+    blocked: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def problems(self) -> dict[str, list[str]]:
+        return {"blocked": self.blocked, "errors": self.errors, "dialogs": self.dialogs}
+
+
+@contextlib.contextmanager
+def offline_page(browser: Any, path: Path, *, javascript: bool = True) -> Iterator[OfflinePage]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, java_script_enabled=javascript)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    url = path.resolve().as_uri()
+    opened = OfflinePage(page, url)
+
+    def route(request_route: Any) -> None:
+        request_url = request_route.request.url
+        if request_url == url:
+            request_route.continue_()
+        else:
+            opened.blocked.append(request_url)
+            request_route.abort()
+
+    context.route("**/*", route)
+    page.on("pageerror", lambda error: opened.errors.append(f"pageerror: {error}"))
+    page.on("console", lambda msg: opened.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+
+    def on_dialog(dialog: Any) -> None:
+        opened.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    try:
+        page.goto(url)
+        yield opened
+    finally:
+        context.close()
+
+
+def demo_handler(name: str = "LangGraph", title: str | None = None) -> NotebookHandler:
+    handler = NotebookHandler(title=title)
+    agent(token_delay=0).invoke({"messages": [("user", QUESTION)]}, config={"callbacks": [handler], "run_name": name})
+    return handler
+
+
+def view_rows(view: Any) -> list[dict[str, Any]]:
+    return list(
+        view.evaluate(
+            """(el) => [...el.querySelectorAll('.nbc-row')].map((row) => ({
+                 run_id: row.dataset.runId, name: row.querySelector('.nbc-name').textContent,
+               }))"""
+        )
+    )
+
+
+def show_tab(view: Any, tab: str) -> None:
+    view.locator(f".nbc-tab[data-tab={tab}]").click()
+    view.page.wait_for_function("([el, tab]) => el.dataset.tab === tab", arg=[view.element_handle(), tab])
+
+
+def wait_runs(view: Any, count: int) -> None:
+    view.page.wait_for_function(
+        """([el, count]) => {
+          const stat = el.querySelector('.nbc-stat[data-stat="runs"]');
+          return !!stat && parseInt(stat.textContent.replace(/[^0-9]/g, ''), 10) === count;
+        }""",
+        arg=[view.element_handle(), count],
+    )
+
+
+def check_tree_stream_inspector(view: Any, handler: NotebookHandler) -> None:
+    """The widget over the inlined trace: header, stream, tree and inspector show what the recorder holds."""
+    runs = handler.recorder.runs()
+    shown = [run for run in runs if not run.hidden]
+    wait_runs(view, len(runs))
+
+    model_runs = [run for run in shown if run.run_type in {"chat_model", "llm"}]
+    blocks = view.evaluate(
+        """(el) => [...el.querySelectorAll('section.nbc-block')].map((b) => ({
+             run_id: b.dataset.runId,
+             text: [...b.querySelectorAll('.nbc-seg[data-kind="text"]')].map((s) => s.textContent).join(''),
+           }))"""
+    )
+    assert [block["run_id"] for block in blocks] == [run.run_id for run in model_runs]
+    for block, run in zip(blocks, model_runs, strict=True):
+        assert block["text"] == handler.recorder.run_text(run.run_id, kind="text")
+
+    show_tab(view, "tree")
+    view.locator('button[data-action="expand-all"]').click()
+    view.page.wait_for_function(
+        "([el, n]) => el.querySelectorAll('.nbc-row').length === n", arg=[view.element_handle(), len(shown)]
+    )
+    rows = view_rows(view)
+    assert {row["run_id"] for row in rows} == {run.run_id for run in shown}
+    assert {row["name"] for row in rows} == {run.name for run in shown}
+
+    (root,) = [run for run in shown if run.parent_run_id is None]
+    inspector = view.locator("aside.nbc-inspector")
+    view.locator(f'.nbc-row[data-run-id="{root.run_id}"] .nbc-name').click()
+    view.page.wait_for_function(
+        "([el, id]) => el.querySelector('aside.nbc-inspector').dataset.runId === id",
+        arg=[view.element_handle(), root.run_id],
+    )
+    assert view.locator(".nbc-insp-name").text_content() == root.name
+    inputs = inspector.locator('details.nbc-section[data-section="inputs"]')
+    inputs.wait_for()
+    for _ in range(20):  # unfold the folded JSON, outermost first
+        closed = inputs.locator("details:not([open]) > summary")
+        if closed.count() == 0:
+            break
+        closed.first.click()
+    assert QUESTION in inputs.inner_text()
+
+    show_tab(view, "timing")
+    view.page.wait_for_function(
+        "([el, n]) => el.querySelectorAll('.nbc-tbody .nbc-trow[data-run-id]').length === n",
+        arg=[view.element_handle(), len(shown)],
+    )
+
+
+def assert_injection_stayed_text(opened: OfflinePage) -> None:
+    opened.page.wait_for_timeout(300)
+    assert opened.page.evaluate("() => typeof window.__pwned") == "undefined"
+    injected = opened.page.evaluate(
+        """() => ({
+            images: document.querySelectorAll('img').length,
+            handlers: [...document.querySelectorAll('*')].filter((n) => n.hasAttribute('onerror')).length,
+        })"""
+    )
+    assert injected == {"images": 0, "handlers": 0}
+
+
+# ------------------------------------------------------------------------------------------------ to_html
+
+
+def test_to_html_opens_offline_with_tree_stream_and_inspector_and_requests_nothing(browser, tmp_path):
+    handler = demo_handler(name=EVIL, title=EVIL_TITLE)
+    path = handler.to_html(tmp_path / "trace.html")
+    size = path.stat().st_size
+    assert size < DEMO_SIZE_LIMIT, size
+
+    with offline_page(browser, path) as opened:
+        view = opened.page.locator(".nbc-root")
+        view.wait_for()
+        assert opened.page.locator("[data-nbc-embed]").get_attribute("data-nbc-mounted") == "true"
+        assert not opened.page.locator("[data-nbc-fallback]").is_visible()
+        assert view.locator(".nbc-title").text_content() == EVIL_TITLE
+        assert opened.page.title() == EVIL_TITLE
+        check_tree_stream_inspector(view, handler)
+        assert_injection_stayed_text(opened)
+        assert opened.problems() == {"blocked": [], "errors": [], "dialogs": []}
+
+
+def test_to_html_without_javascript_shows_the_static_summary(browser, tmp_path):
+    handler = demo_handler(name=EVIL)
+    path = handler.to_html(tmp_path / "trace.html")
+    with offline_page(browser, path, javascript=False) as opened:
+        summary = opened.page.locator("[data-nbc-static-summary]")
+        assert summary.is_visible()
+        text = summary.inner_text()
+        assert f"{handler.recorder.run_count} runs" in text
+        assert EVIL in text  # as text
+        assert opened.page.locator("img").count() == 0
+        assert opened.problems() == {"blocked": [], "errors": [], "dialogs": []}
+
+
+# ------------------------------------------------------------------------------------------------ nbconvert
+
+NOTEBOOK_CELLS = [
+    "from nbcallbacks import NotebookHandler\nfrom nbcallbacks.demo import agent\nh = NotebookHandler()\nh",
+    (
+        f"result = agent(token_delay=0).invoke({{'messages': [('user', {QUESTION!r})]}}, "
+        f"config={{'callbacks': [h], 'run_name': {EVIL!r}}})\n"
+        "print(len(h.recorder.runs()))"
+    ),
+    "h",
+]
+
+
+def write_notebook(path: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
+    nbformat.write(notebook, path)
+
+
+def nbconvert(*args: str, cwd: Path) -> None:
+    env_path = str(REPO)
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": env_path},
+        timeout=240,
+    )
+
+
+def test_nbconvert_exporter_renders_the_real_widget_offline(browser, tmp_path):
+    source = tmp_path / "traced.ipynb"
+    write_notebook(source)
+    nbconvert("--to", "nbcallbacks.nbconvert_exporter.TraceHTMLExporter", "--execute", source.name, cwd=tmp_path)
+    page = tmp_path / "traced.html"
+    text = page.read_text(encoding="utf-8")
+    assert text.count('data-nbc-assets="js"') == 1  # the bundle once, however many widgets
+    assert "application/vnd.jupyter.widget-view+json" not in text
+
+    with offline_page(browser, page) as opened:
+        views = opened.page.locator(".nbc-root")
+        views.first.wait_for()
+        assert views.count() == 2  # both displays of h: the one before the run shows the whole trace too
+        for index in range(2):
+            view = views.nth(index)
+            wait_runs(view, 9)
+            show_tab(view, "tree")
+            view.locator('button[data-action="expand-all"]').click()
+            view.page.wait_for_function(
+                "(el) => el.querySelectorAll('.nbc-row').length === 9", arg=view.element_handle()
+            )
+            assert EVIL in {row["name"] for row in view_rows(view)}
+        assert_injection_stayed_text(opened)
+        # nbconvert's own page asks for require.js and MathJax from CDNs (blocked here); the trace needs neither.
+        assert all("nbcallbacks" not in url for url in opened.blocked)
+        assert opened.errors == [] or all("net::ERR_FAILED" in error for error in opened.errors), opened.errors
+        assert opened.dialogs == []
+
+
+def test_plain_nbconvert_html_shows_the_static_summary_where_no_widget_state_was_saved(browser, tmp_path):
+    """Lab saves no widget state by default: nbconvert then drops the widget view and shows the text/html."""
+    source = tmp_path / "lab_saved.ipynb"
+    write_notebook(source)
+    notebook = nbformat.read(source, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=120, store_widget_state=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", str(REPO))
+        client.execute()
+    nbformat.write(notebook, source)
+    nbconvert("--to", "html", source.name, cwd=tmp_path)
+    with offline_page(browser, tmp_path / "lab_saved.html") as opened:
+        summaries = opened.page.locator("[data-nbc-static-summary]")
+        assert summaries.count() == 2
+        last = summaries.nth(1)
+        assert last.is_visible()
+        assert "9 runs" in last.inner_text()
+        assert EVIL in last.inner_text()
+        assert_injection_stayed_text(opened)
+        assert opened.dialogs == []
+        assert json.dumps(opened.errors).count("nbcallbacks") == 0
