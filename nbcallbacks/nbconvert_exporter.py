@@ -93,28 +93,26 @@ class TraceEmbedPreprocessor(Preprocessor):
 
 
 def _drop_models(nb: Any, dropped: set[str]) -> None:
-    """Remove ``dropped`` models from the widget state, and every model nothing kept refers to any more."""
+    """Keep in the widget state only what the remaining widget outputs need (as ipywidgets' ``dependency_state``).
+
+    The ``dropped`` (embedded) models go, and so does every model no remaining output displays or refers to
+    (through ``IPY_MODEL_`` references: layouts, styles, children); with nothing left, the widget state itself goes.
+    """
     widgets = nb.metadata.get("widgets") or {}
-    container = widgets.get(WIDGET_STATE_MIMETYPE) or {}
-    models: dict[str, Any] = container.get("state") or {}
+    models: dict[str, Any] = (widgets.get(WIDGET_STATE_MIMETYPE) or {}).get("state") or {}
     displayed = {model_id for _output, model_id in widget_outputs(nb.cells)}
     keep = {model_id for model_id in displayed if model_id in models and model_id not in dropped}
     pending = list(keep)
-    while pending:  # everything a kept model refers to (layouts, styles, children) is kept too
-        model = models.get(pending.pop())
-        for ref in _MODEL_REF.findall(json.dumps(model)):
+    while pending:
+        for ref in _MODEL_REF.findall(json.dumps(models.get(pending.pop()))):
             if ref in models and ref not in keep:
                 keep.add(ref)
                 pending.append(ref)
-    # Models no output displays and no trace widget referred to (e.g. linked controllers) stay.
-    referenced_by_dropped = {
-        ref for model_id in dropped for ref in _MODEL_REF.findall(json.dumps(models.get(model_id)))
-    }
     for model_id in list(models):
-        if model_id not in keep and (model_id in dropped or model_id in referenced_by_dropped):
+        if model_id not in keep:
             del models[model_id]
     if not models:
-        del nb.metadata["widgets"]
+        nb.metadata.pop("widgets", None)
 
 
 class TraceHTMLExporter(HTMLExporter):
