@@ -291,3 +291,30 @@ def test_plain_nbconvert_html_shows_the_static_summary_where_no_widget_state_was
         assert_injection_stayed_text(opened)
         assert opened.dialogs == []
         assert json.dumps(opened.errors).count("nbcallbacks") == 0
+
+
+# ------------------------------------------------------------------------------------------------ JupyterLab
+
+
+def test_an_untrusted_saved_notebook_in_lab_shows_the_static_summary_instead_of_nothing(lab_page):
+    """Lab renders widgets only in trusted notebooks; an untrusted one gets the sanitized text/html summary.
+
+    (A trusted one renders the widget from the saved state: ``test_a_saved_notebook_shows_the_widget...`` in
+    ``test_widget_browser.py``.)
+    """
+    path = lab_page.write_notebook("untrusted.ipynb", NOTEBOOK_CELLS)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=120, store_widget_state=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", str(REPO))
+        client.execute()
+    nbformat.write(notebook, path)  # not signed: Lab opens it untrusted
+
+    lab_page.open("untrusted.ipynb", wait_kernel=False)
+    last = lab_page.cell_locator(2)
+    summary = last.locator(".jp-OutputArea-output").filter(has_text="9 runs")
+    summary.wait_for(timeout=30_000)
+    assert summary.locator("details").count() >= 1
+    assert EVIL in summary.inner_text()
+    assert lab_page.page.locator(".nbc-root").count() == 0
+    assert lab_page.page.locator(".jp-OutputArea-output img").count() == 0
