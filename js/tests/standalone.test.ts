@@ -1,0 +1,69 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from "vitest";
+import type { Snapshot } from "../src/protocol";
+import { StaticModel, mountAll } from "../src/standalone";
+import { EMPTY_TOTALS } from "../src/store";
+import { runWire } from "./fixtures";
+
+const EVIL = '</script><img src=x onerror="window.__pwned=1">';
+
+function snapshot(): Snapshot {
+  const runs = [
+    runWire({ run_id: "root", name: EVIL, order: 0 }),
+    runWire({ run_id: "child", parent_run_id: "root", name: "child", order: 1, depth: 1 }),
+  ];
+  return { schema: 1, seq: 3, cursor: 30, runs, streams: {}, totals: { ...EMPTY_TOTALS, runs: 2 }, handler_errors: [] };
+}
+
+function embed(state: unknown): HTMLElement {
+  const host = document.createElement("div");
+  host.setAttribute("data-nbc-embed", "");
+  const script = document.createElement("script");
+  script.type = "application/json";
+  script.setAttribute("data-nbc-state", "");
+  script.textContent = JSON.stringify(state);
+  const fallback = document.createElement("div");
+  fallback.setAttribute("data-nbc-fallback", "");
+  fallback.textContent = "summary";
+  host.append(script, fallback);
+  document.body.appendChild(host);
+  return host;
+}
+
+describe("StaticModel", () => {
+  it("keeps traits, tells change listeners, and swallows kernel calls", () => {
+    const model = new StaticModel({ title: "t", _uid: "u" });
+    const seen: string[] = [];
+    const onTitle = (): void => {
+      seen.push(model.get("title"));
+    };
+    model.on("change:title", onTitle);
+    model.set("title", "new");
+    model.set("title", "new"); // unchanged: no event
+    model.off("change:title", onTitle);
+    model.set("title", "later");
+    expect(seen).toEqual(["new"]);
+    expect(model.get("_uid")).toBe("u");
+    expect(model.get("snapshot")).toEqual({});
+    expect(() => model.send()).not.toThrow();
+    expect(() => model.save_changes()).not.toThrow();
+  });
+});
+
+describe("mountAll", () => {
+  it("mounts the widget over the inlined state once, hides the fallback, and keeps names as text", async () => {
+    const host = embed({ snapshot: snapshot(), title: "shared", selected_run_id: "", _uid: "static-test" });
+    const broken = embed(null);
+    broken.querySelector("script")!.textContent = "{not json";
+    await mountAll();
+    expect(host.dataset.nbcMounted).toBe("true");
+    expect(broken.dataset.nbcMounted).toBe("false");
+    expect(host.querySelectorAll(".nbc-root")).toHaveLength(1);
+    expect((host.querySelector("[data-nbc-fallback]") as HTMLElement).hidden).toBe(true);
+    expect((broken.querySelector("[data-nbc-fallback]") as HTMLElement).hidden).toBe(false);
+    expect(host.querySelector(".nbc-title")?.textContent).toBe("shared");
+    expect(host.querySelectorAll("img")).toHaveLength(0);
+    expect(await mountAll()).toBe(0); // idempotent
+    expect(host.querySelectorAll(".nbc-root")).toHaveLength(1);
+  });
+});
