@@ -35,7 +35,7 @@ __all__ = [
     "trace",
 ]
 
-_LAZY_SUBMODULES = frozenset({"demo", "plot", "export", "otel"})
+_LAZY_SUBMODULES = frozenset({"demo", "plot", "export", "otel", "share"})
 
 
 def __getattr__(name: str) -> Any:

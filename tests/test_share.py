@@ -185,9 +185,12 @@ def test_to_html_writes_one_self_contained_page_under_the_size_budget(tmp_path):
 def test_to_html_takes_a_handler_widget_recorder_or_snapshot(tmp_path):
     handler = demo_handler()
     snapshot = trace_snapshot(handler)
-    for source in (handler, handler.recorder, snapshot):
+    for source in (handler, handler.widget, handler.recorder, snapshot):
         path = to_html(source, tmp_path / "t.html", title="same")
-        assert json.dumps(snapshot["runs"][0]["run_id"]) in path.read_text(encoding="utf-8")
+        page = path.read_text(encoding="utf-8")
+        state = json.loads(page.split("data-nbc-state>", 1)[1].split("</script>", 1)[0])
+        assert state["snapshot"]["runs"] == json.loads(json.dumps(snapshot["runs"]))
+    handler.widget.close()
 
 
 def test_the_widget_mimebundle_carries_a_static_summary_next_to_the_view():
