@@ -229,14 +229,31 @@ def write_notebook(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+def exporter_entry_points(directory: Path) -> Path:
+    """A distribution declaring this checkout's ``nbconvert.exporters`` entry points, for ``PYTHONPATH``.
+
+    The installed package's metadata may predate them (an editable install records entry points when installed),
+    so the test declares the ones in ``pyproject.toml`` itself: ``--to nbcallbacks_html`` then resolves through
+    nbconvert's entry-point lookup exactly as after ``pip install``.
+    """
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    section = pyproject.split('[project.entry-points."nbconvert.exporters"]\n', 1)[1].split("\n\n", 1)[0]
+    dist_info = directory / "nbcallbacks_exporters-0.0.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: nbcallbacks-exporters\nVersion: 0.0\n")
+    entry_points = "[nbconvert.exporters]\n" + section.replace('"', "") + "\n"
+    (dist_info / "entry_points.txt").write_text(entry_points, encoding="utf-8")
+    return directory
+
+
 def nbconvert(*args: str, cwd: Path) -> None:
-    env_path = str(REPO)
+    paths = [str(REPO), str(exporter_entry_points(cwd / "entry-points"))]
     subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", *args],
         cwd=cwd,
         check=True,
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": env_path},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
         timeout=240,
     )
 
@@ -244,7 +261,7 @@ def nbconvert(*args: str, cwd: Path) -> None:
 def test_nbconvert_exporter_renders_the_real_widget_offline(browser, tmp_path):
     source = tmp_path / "traced.ipynb"
     write_notebook(source)
-    nbconvert("--to", "nbcallbacks.nbconvert_exporter.TraceHTMLExporter", "--execute", source.name, cwd=tmp_path)
+    nbconvert("--to", "nbcallbacks_html", "--execute", source.name, cwd=tmp_path)
     page = tmp_path / "traced.html"
     text = page.read_text(encoding="utf-8")
     assert text.count('data-nbc-assets="js"') == 1  # the bundle once, however many widgets
