@@ -65,9 +65,9 @@ EMBED_STATE_KEYS: Final = ("snapshot", "title", "selected_run_id", "_uid")
 _CSP: Final = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
 _DOC_STYLE: Final = (
+    # Light, like the widget's own fallbacks for JupyterLab's theme variables (it has no dark scheme of its own).
     "body{margin:0;padding:16px;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;"
     "background:#fff;color:#1f2328}"
-    "@media (prefers-color-scheme: dark){body{background:#111418;color:#e6edf3}}"
 )
 
 
