@@ -367,7 +367,9 @@ def mimebundle_summary(snapshot: Mapping[str, Any], *, title: str = "") -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
     note = (
         f"Static summary taken when this output was displayed ({when}); the live widget shows the trace as it "
-        "grows. h.to_html(path) saves the interactive trace as one HTML file."
+        "grows. Where no widget runs, display the handler again after its runs, save the interactive trace with "
+        "h.to_html(path), or rebuild these summaries from saved widget state with "
+        "jupyter nbconvert --to nbcallbacks_notebook."
     )
     return summary_html(snapshot, title=title, note=note)
 
