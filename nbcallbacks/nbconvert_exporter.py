@@ -28,7 +28,6 @@ from nbconvert.exporters import HTMLExporter, NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
 from nbcallbacks.share import (
-    EMBED_STATE_KEYS,
     WIDGET_STATE_MIMETYPE,
     WIDGET_VIEW_MIMETYPE,
     embed_widget_state,
@@ -79,7 +78,7 @@ class TraceEmbedPreprocessor(Preprocessor):
             state = states.get(model_id)
             if state is None:
                 continue
-            fragment = embed_widget_state({key: state[key] for key in EMBED_STATE_KEYS if key in state})
+            fragment = embed_widget_state(state)
             if not assets_written:
                 fragment = page_assets() + fragment
                 assets_written = True

@@ -58,8 +58,12 @@ SUMMARY_MAX_TEXT: Final = 160
 SUMMARY_OPEN_DEPTH: Final = 1
 """Tree levels shown unfolded in a static summary (deeper ones are folded ``<details>``)."""
 
-EMBED_STATE_KEYS: Final = ("snapshot", "title", "selected_run_id", "_uid")
-"""The widget traits a static page needs (the ESM and CSS traits are inlined once per page instead)."""
+EMBED_DROPPED_KEYS: Final = frozenset(
+    {"_esm", "_css", "_anywidget_id", "_dom_classes", "layout", "tabbable", "tooltip"}
+)
+"""Widget traits a static page does without: the ESM and CSS are inlined once per page instead, and the rest is
+ipywidgets' plumbing (``_model_*`` and ``_view_*`` go too). Every other trait is kept, so traits added to the
+widget later reach the static page without a change here."""
 
 # Nothing leaves the page: scripts and styles are inline, images only as data: URLs.
 _CSP: Final = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
@@ -143,15 +147,20 @@ def page_assets() -> str:
     return f'<style data-nbc-assets="css">{css}</style>\n<script data-nbc-assets="js">{_inline_script(js)}</script>'
 
 
+def _embedded_key(key: str) -> bool:
+    return key not in EMBED_DROPPED_KEYS and not key.startswith(("_model_", "_view_"))
+
+
 def embed_widget_state(state: Mapping[str, Any], *, fallback: str | None = None) -> str:
     """An element the standalone bundle mounts the widget in, holding the widget's model ``state``.
 
     Args:
-        state: the widget's traits (``snapshot``, ``title``, ``selected_run_id``, ``_uid``; others are dropped).
+        state: the widget's traits (``snapshot``, ``title``, ``selected_run_id``, ``_uid``, ...; see
+            ``EMBED_DROPPED_KEYS`` for those left out).
         fallback: HTML shown until the widget is mounted (and where scripts do not run); by default the static
             summary of the snapshot.
     """
-    kept = {key: state[key] for key in EMBED_STATE_KEYS if key in state}
+    kept = {key: value for key, value in state.items() if _embedded_key(key)}
     snapshot = kept.get("snapshot")
     if fallback is None:
         fallback = summary_html(snapshot if isinstance(snapshot, dict) else {}, title=str(kept.get("title") or ""))

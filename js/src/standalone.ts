@@ -29,13 +29,15 @@ export class StaticModel implements AnyModel<WidgetModel> {
     get_model: (): Promise<never> => Promise.reject(new Error("no widget manager in a static page")),
   };
 
+  /** `state`: the widget's traits as saved (traits this file does not name are kept and readable too). */
   constructor(state: Partial<WidgetModel>) {
     this.state = {
+      ...state,
       snapshot: state.snapshot ?? {},
       selected_run_id: state.selected_run_id ?? "",
       title: state.title ?? "",
       _uid: state._uid || `static-${Math.random().toString(36).slice(2)}`,
-    };
+    } as WidgetModel;
   }
 
   get<K extends keyof WidgetModel>(key: K): WidgetModel[K] {
@@ -83,13 +85,14 @@ const experimental: Experimental = {
 async function mount(embed: HTMLElement): Promise<boolean> {
   const stateEl = embed.querySelector<HTMLScriptElement>("script[data-nbc-state]");
   if (!stateEl) return false;
-  let state: Partial<WidgetModel>;
+  let state: unknown;
   try {
-    state = JSON.parse(stateEl.textContent || "{}") as Partial<WidgetModel>;
+    state = JSON.parse(stateEl.textContent || "{}");
   } catch {
     return false;
   }
-  const model = new StaticModel(state);
+  if (!state || typeof state !== "object" || Array.isArray(state)) return false;
+  const model = new StaticModel(state as Partial<WidgetModel>);
   const signal = new AbortController().signal;
   await widget.initialize({ model, signal, experimental });
   const el = document.createElement("div");

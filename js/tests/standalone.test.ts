@@ -55,9 +55,11 @@ describe("mountAll", () => {
     const host = embed({ snapshot: snapshot(), title: "shared", selected_run_id: "", _uid: "static-test" });
     const broken = embed(null);
     broken.querySelector("script")!.textContent = "{not json";
+    const notAnObject = embed([1, 2]);
     await mountAll();
     expect(host.dataset.nbcMounted).toBe("true");
     expect(broken.dataset.nbcMounted).toBe("false");
+    expect(notAnObject.dataset.nbcMounted).toBe("false");
     expect(host.querySelectorAll(".nbc-root")).toHaveLength(1);
     expect((host.querySelector("[data-nbc-fallback]") as HTMLElement).hidden).toBe(true);
     expect((broken.querySelector("[data-nbc-fallback]") as HTMLElement).hidden).toBe(false);
