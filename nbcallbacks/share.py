@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from nbcallbacks.mirror import Mirror
+
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Mapping, Sequence
@@ -88,14 +90,12 @@ def trace_snapshot(source: Any) -> dict[str, Any]:
     if isinstance(source, dict):
         return source
     recorder: Recorder = getattr(source, "recorder", source)
-    from nbcallbacks.widget import _Mirror  # noqa: PLC0415 - anywidget only when sharing
-
     sub = recorder.subscribe(None)
     try:
         delta = sub.read(rows=False)
     finally:
         sub.close()
-    mirror = _Mirror()
+    mirror = Mirror(clock=recorder.clock)  # as TraceWidget builds its own
     mirror.apply(delta, handler_error_count=recorder.handler_error_count, dropped_events=recorder.dropped_events)
     return mirror.snapshot()
 
@@ -242,6 +242,10 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes:.0f} min {rest:.0f} s"
 
 
+def _money(usd: float) -> str:
+    return f"${usd:,.4f}" if usd < 0.01 else f"${usd:,.2f}"  # noqa: PLR2004 - a cent
+
+
 def _status(run: Mapping[str, Any]) -> str:
     status = run.get("display_status")
     if isinstance(status, str) and status:
@@ -264,6 +268,11 @@ def _run_line(run: Mapping[str, Any]) -> str:
     tokens = _number(run.get("total_tokens"))
     if tokens:
         parts.append(f"{tokens:,.0f} tokens")
+    cost = _number(run.get("cost_usd_total"))
+    if cost is None:
+        cost = _number(run.get("cost_usd"))
+    if cost is not None:  # unknown prices are left out, never shown as $0
+        parts.append(_money(cost))
     model = run.get("model")
     if model:
         parts.append(_esc(model))
@@ -356,6 +365,9 @@ def summary_html(
     stats = [f"{len(runs):,} runs", f"{errors:,} error{'s' if errors != 1 else ''}", f"{tokens or 0:,.0f} tokens"]
     if wall is not None:
         stats.append(_duration(max(0.0, wall)))
+    cost = _number(totals.get("cost_usd"))
+    if cost is not None:
+        stats.append(_money(cost))
     heading = f"<b>{_esc(title) if title else 'nbcallbacks trace'}</b>"
     parts = ['<div class="nbc-static-summary" data-nbc-static-summary>', f"<p>{heading}: {' · '.join(stats)}</p>"]
     if runs:
