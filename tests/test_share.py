@@ -292,3 +292,21 @@ def test_the_exporters_are_registered_for_nbconvert():
     for target in exporters.values():
         module, _, attribute = target.partition(":")
         assert getattr(import_module(module), attribute).export_from_notebook
+
+
+def test_known_costs_show_and_unknown_ones_are_left_out():
+    def run(run_id: str, parent: str | None, **over: Any) -> dict[str, Any]:
+        return {"run_id": run_id, "parent_run_id": parent, "name": run_id, "run_type": "chain", "status": "ok", **over}
+
+    snapshot = {
+        "runs": [
+            run("root", None, cost_usd=None, cost_usd_total=0.25),
+            run("priced", "root", run_type="chat_model", cost_usd=0.25, cost_usd_total=0.25),
+            run("unpriced", "root", run_type="chat_model", cost_usd=None, cost_usd_total=None),
+        ],
+        "totals": {"cost_usd": 0.25},
+    }
+    text = "".join(parse(summary_html(snapshot)).text)
+    assert text.count("$0.25") == 3  # header total, the root's total, the priced model
+    assert "$0.00" not in text
+    assert "unpriced · chat_model · ✓ ok" in " ".join(text.split())
