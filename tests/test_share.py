@@ -310,3 +310,16 @@ def test_known_costs_show_and_unknown_ones_are_left_out():
     assert text.count("$0.25") == 3  # header total, the root's total, the priced model
     assert "$0.00" not in text
     assert "unpriced · chat_model · ✓ ok" in " ".join(text.split())
+
+
+def test_the_shared_snapshot_is_what_the_widget_shows():
+    """``to_html`` inlines the same runs, streams and totals as the live widget's snapshot (costs included, once
+    the widget prices runs: both are built the same way)."""
+    handler = demo_handler()
+    widget = handler.widget
+    widget.flush()
+    live = json.loads(json.dumps(widget.snapshot))
+    shared = json.loads(json.dumps(trace_snapshot(handler)))
+    widget.close()
+    for key in ("runs", "streams", "totals", "handler_errors", "cursor", "schema"):
+        assert shared[key] == live[key], key
