@@ -57,6 +57,7 @@ import traitlets
 
 from nbcallbacks.mirror import Mirror
 from nbcallbacks.notebook import on_cell_end
+from nbcallbacks.share import add_static_summary
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -196,8 +197,6 @@ class TraceWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget view, plus a static HTML summary for renderers with no widget manager (``nbcallbacks.share``)."""
-        from nbcallbacks.share import add_static_summary  # noqa: PLC0415 - share imports this module
-
         self.flush()
         return add_static_summary(super()._repr_mimebundle_(**kwargs), self.snapshot, title=self.title)
 
