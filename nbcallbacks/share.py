@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from nbcallbacks.recorder import Recorder
 
 __all__ = [
+    "compact_snapshot",
     "embed_json",
     "embed_widget_state",
     "page_assets",
@@ -60,6 +61,8 @@ SUMMARY_MAX_TEXT: Final = 160
 SUMMARY_OPEN_DEPTH: Final = 1
 """Tree levels shown unfolded in a static summary (deeper ones are folded ``<details>``)."""
 
+COMPACT_KEY: Final = "_nbc_compact"
+"""Set in an embedded state whose runs had their ``None`` fields left out (``compact_snapshot``)."""
 EMBED_DROPPED_KEYS: Final = frozenset(
     {"_esm", "_css", "_anywidget_id", "_dom_classes", "layout", "tabbable", "tooltip"}
 )
@@ -130,6 +133,22 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def compact_snapshot(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """``snapshot`` with every ``None`` field of its runs left out (about half of a large trace's size).
+
+    The standalone bundle puts them back as ``null`` (for every field the front end's run type names) before the
+    widget reads the runs, so the widget sees exactly the snapshot; ``COMPACT_KEY`` in the state says it was done.
+    """
+    runs = snapshot.get("runs")
+    if not isinstance(runs, list):
+        return dict(snapshot)
+    slim = [
+        {key: value for key, value in run.items() if value is not None} if isinstance(run, dict) else run
+        for run in runs
+    ]
+    return {**snapshot, "runs": slim}
+
+
 def _inline_script(code: str) -> str:
     # A literal "</script" would end the element early; "<\/script" means the same inside JS strings and regexes.
     return code.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
@@ -164,6 +183,9 @@ def embed_widget_state(state: Mapping[str, Any], *, fallback: str | None = None)
     snapshot = kept.get("snapshot")
     if fallback is None:
         fallback = summary_html(snapshot if isinstance(snapshot, dict) else {}, title=str(kept.get("title") or ""))
+    if isinstance(snapshot, dict):
+        kept["snapshot"] = compact_snapshot(snapshot)
+        kept[COMPACT_KEY] = True
     return (
         '<div class="nbc-embed" data-nbc-embed>'
         f'<script type="application/json" data-nbc-state>{embed_json(kept)}</script>'

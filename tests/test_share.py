@@ -23,6 +23,7 @@ from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import agent
 from nbcallbacks.share import (
     SUMMARY_MAX_RUNS,
+    compact_snapshot,
     embed_json,
     summary_html,
     to_html,
@@ -178,7 +179,14 @@ def test_to_html_writes_one_self_contained_page_under_the_size_budget(tmp_path):
     assert "default-src 'none'" in page  # the CSP: the page may not fetch anything
     state_text = page.split('<script type="application/json" data-nbc-state>', 1)[1].split("</script>", 1)[0]
     state = json.loads(state_text)
-    assert state["snapshot"] == json.loads(json.dumps(trace_snapshot(handler)))
+    assert state["_nbc_compact"] is True
+    full = json.loads(json.dumps(trace_snapshot(handler)))
+    assert state["snapshot"] == json.loads(json.dumps(compact_snapshot(full)))
+    restored = [
+        {**dict.fromkeys(run_full, None), **run}
+        for run, run_full in zip(state["snapshot"]["runs"], full["runs"], strict=True)
+    ]
+    assert restored == full["runs"]
     assert EVIL not in page.split('<script data-nbc-assets="js">', 1)[0].replace("&lt;", "<")  # only escaped
 
 
@@ -189,7 +197,7 @@ def test_to_html_takes_a_handler_widget_recorder_or_snapshot(tmp_path):
         path = to_html(source, tmp_path / "t.html", title="same")
         page = path.read_text(encoding="utf-8")
         state = json.loads(page.split("data-nbc-state>", 1)[1].split("</script>", 1)[0])
-        assert state["snapshot"]["runs"] == json.loads(json.dumps(snapshot["runs"]))
+        assert state["snapshot"]["runs"] == json.loads(json.dumps(compact_snapshot(snapshot)["runs"]))
     handler.widget.close()
 
 

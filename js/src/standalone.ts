@@ -16,8 +16,23 @@
  * text because the widget sets untrusted text only through `textContent`.
  */
 import type { AnyModel, Experimental } from "@anywidget/types";
+import { RUN_FIELDS } from "./generated/schema";
 import widget from "./index";
 import type { WidgetModel } from "./protocol";
+
+/** Set by `share.compact_snapshot`: the runs' null fields were left out to halve the file. */
+const COMPACT_KEY = "_nbc_compact";
+
+/** Put back as `null` every run field a compact snapshot left out (the widget tests fields against null). */
+export function restoreNulls(snapshot: unknown): void {
+  const runs = (snapshot as { runs?: unknown } | null)?.runs;
+  if (!Array.isArray(runs)) return;
+  for (const run of runs) {
+    if (!run || typeof run !== "object") continue;
+    const fields = run as Record<string, unknown>;
+    for (const name of RUN_FIELDS) if (!(name in fields)) fields[name] = null;
+  }
+}
 
 type Listener = (...args: never[]) => void;
 
@@ -92,6 +107,8 @@ async function mount(embed: HTMLElement): Promise<boolean> {
     return false;
   }
   if (!state || typeof state !== "object" || Array.isArray(state)) return false;
+  const traits = state as Record<string, unknown>;
+  if (traits[COMPACT_KEY]) restoreNulls(traits.snapshot);
   const model = new StaticModel(state as Partial<WidgetModel>);
   const signal = new AbortController().signal;
   await widget.initialize({ model, signal, experimental });

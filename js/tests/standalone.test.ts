@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../src/protocol";
-import { StaticModel, mountAll } from "../src/standalone";
+import { StaticModel, mountAll, restoreNulls } from "../src/standalone";
 import { EMPTY_TOTALS } from "../src/store";
 import { runWire } from "./fixtures";
 
@@ -67,5 +67,26 @@ describe("mountAll", () => {
     expect(host.querySelectorAll("img")).toHaveLength(0);
     expect(await mountAll()).toBe(0); // idempotent
     expect(host.querySelectorAll(".nbc-root")).toHaveLength(1);
+  });
+});
+
+describe("compact snapshots", () => {
+  it("get their left-out run fields back as null before the widget reads them", async () => {
+    const full = snapshot();
+    const compact = {
+      ...full,
+      runs: full.runs.map((run) => Object.fromEntries(Object.entries(run).filter(([, v]) => v !== null))),
+    };
+    expect("end" in (compact.runs[0] ?? {})).toBe(true);
+    expect("error" in (compact.runs[0] ?? {})).toBe(false);
+    const copy = structuredClone(compact);
+    restoreNulls(copy);
+    expect(copy).toEqual(full);
+
+    const host = embed({ snapshot: compact, title: "compact", _uid: "static-compact", _nbc_compact: true });
+    await mountAll();
+    await new Promise((resolve) => setTimeout(resolve, 40)); // the view paints on the next animation frame
+    expect(host.dataset.nbcMounted).toBe("true");
+    expect(host.querySelector('.nbc-stat[data-stat="runs"]')?.textContent).toContain("2");
   });
 });
