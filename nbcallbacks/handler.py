@@ -253,7 +253,7 @@ class NotebookHandler(CallbackIntake):
 
         return iter_updates(self, kinds=kinds, run=run, max_backlog=max_backlog)
 
-    # --- sharing (nbcallbacks.share)
+    # --- sharing a trace as one HTML file: a thin delegation
 
     def to_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
         """Write the trace as one self-contained offline HTML file with the interactive widget (``share.to_html``)."""
