@@ -50,6 +50,7 @@ export class StaticModel implements AnyModel<WidgetModel> {
       ...state,
       snapshot: state.snapshot ?? {},
       selected_run_id: state.selected_run_id ?? "",
+      selected_run_ids: state.selected_run_ids ?? [],
       title: state.title ?? "",
       _uid: state._uid || `static-${Math.random().toString(36).slice(2)}`,
     } as WidgetModel;
