@@ -161,6 +161,17 @@ def check_tree_stream_inspector(view: Any, handler: NotebookHandler) -> None:
         arg=[view.element_handle(), len(shown)],
     )
 
+    # The filter narrows the tree to the matching runs (and their ancestors, shown as context).
+    show_tab(view, "tree")
+    tools = [run for run in shown if run.run_type == "tool"]
+    view.locator('input[data-action="filter"]').fill(tools[0].name)
+    view.locator('input[data-action="filter"]').press("Enter")
+    view.page.wait_for_function("(el) => el.dataset.filtered === 'true'", arg=view.element_handle())
+    matched = view.evaluate(
+        "(el) => [...el.querySelectorAll('.nbc-row[data-match=\"true\"]')].map((row) => row.dataset.runId)"
+    )
+    assert matched == [run.run_id for run in tools]
+
 
 def assert_injection_stayed_text(opened: OfflinePage) -> None:
     opened.page.wait_for_timeout(300)
