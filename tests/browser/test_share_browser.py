@@ -32,7 +32,7 @@ QUESTION = "What's the weather in Paris?"
 EVIL = '</script><img src=x onerror="window.__pwned=1;alert(1)"><!--'
 EVIL_TITLE = "<b>title</b></title><script>window.__pwned=2</script>"
 DEMO_SIZE_LIMIT = 200_000
-"""A 9-run demo trace is about 70 kB (bundle 40 kB + CSS 13 kB + trace); the issue asks for well under 1 MB."""
+"""A 9-run demo trace is about 90 kB (bundle 54 kB + CSS 16 kB + trace); the issue asks for well under 1 MB."""
 
 
 @dataclass
