@@ -12,20 +12,16 @@ to the widget's header counting every run, in a headless Chromium with every net
 from __future__ import annotations
 
 import gzip
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import chromium  # beside this script
 from langchain_core.runnables import RunnableLambda
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
 from nbcallbacks.share import summary_html, trace_snapshot
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
-
-from harness import chromium
 
 PER_STAGE = 100
 
