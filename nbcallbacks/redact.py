@@ -50,6 +50,15 @@ BUILTIN_PATTERNS: Final[dict[str, tuple[str, ...]]] = {
 }
 """Built-in pattern sets, by the name ``redact=`` takes."""
 
+_HINTS: Final[dict[str, tuple[tuple[str, ...], bool]]] = {
+    "api_keys": (("sk-", "AIza", "AKIA", "ASIA", "_", "xox"), False),
+    "bearer": (("bearer",), True),
+    "emails": (("@",), False),
+}
+"""Per built-in set: substrings one of which every match contains, and whether to look for them case-folded.
+Checking them (C-speed ``in``) skips the regular expression scan of most texts (Python's ``re`` costs tens of
+nanoseconds per character for these patterns)."""
+
 DEFAULT_HOLDBACK: Final = 256
 """Characters of streamed text held back per run and kind until more arrives (see ``StreamRedactor``)."""
 
@@ -96,8 +105,9 @@ class Redactor:
             raise ValueError(msg)
         self.marker = marker
         self.holdback = holdback
-        self.patterns: list[re.Pattern[str]] = []
-        """The compiled regular expressions, in order (what ``StreamRedactor`` avoids cutting through)."""
+        self.patterns: list[tuple[re.Pattern[str], Callable[[str], bool] | None]] = []
+        """The compiled regular expressions, in order, each with a quick "may it match?" check or None (what
+        ``StreamRedactor`` avoids cutting through)."""
         self._steps: list[Callable[[str], str]] = []
         self.failures = 0
         """How often a user callable raised or returned a non-string (the text was then fully masked)."""
@@ -111,7 +121,7 @@ class Redactor:
     def _add(self, rule: Any) -> None:
         if isinstance(rule, str) and rule in BUILTIN_PATTERNS:
             for pattern in BUILTIN_PATTERNS[rule]:
-                self._add_pattern(re.compile(pattern), f"built-in {rule!r}")
+                self._add_pattern(re.compile(pattern), f"built-in {rule!r}", _quick_check(*_HINTS[rule]))
         elif isinstance(rule, str):
             if _NAME.fullmatch(rule):
                 msg = (
@@ -139,11 +149,13 @@ class Redactor:
             )
             raise TypeError(msg)
 
-    def _add_pattern(self, pattern: re.Pattern[str], described: str) -> None:
+    def _add_pattern(
+        self, pattern: re.Pattern[str], described: str, quick: Callable[[str], bool] | None = None
+    ) -> None:
         if pattern.fullmatch("") or any(m.end() == m.start() for m in pattern.finditer(_PROBE)):
             msg = f"redact=: the pattern {described} matches the empty string (it would mask between every character)"
             raise ValueError(msg)
-        self.patterns.append(pattern)
+        self.patterns.append((pattern, quick))
         marker = self.marker
         if "secret" in pattern.groupindex:
 
@@ -154,9 +166,13 @@ class Redactor:
                 offset = match.start()
                 return whole[: start - offset] + marker + whole[end - offset :]
 
-            self._steps.append(lambda text: pattern.sub(mask_group, text))
+            replacement: Any = mask_group
         else:
-            self._steps.append(lambda text: pattern.sub(marker, text))
+            replacement = marker
+        if quick is None:
+            self._steps.append(lambda text: pattern.sub(replacement, text))
+        else:
+            self._steps.append(lambda text: pattern.sub(replacement, text) if quick(text) else text)
 
     def _guarded(self, function: Callable[[str], Any]) -> Callable[[str], str]:
         """A user callable that can never let the unmasked text through: on failure the whole text is masked."""
@@ -241,8 +257,10 @@ class Redactor:
 class StreamRedactor:
     """Redacts one model run's streamed text as it arrives, without letting a split secret through.
 
-    ``feed(text, kind)`` returns the text to keep now for that chunk (possibly ``""``): everything but the last
-    ``holdback`` characters of that kind's text so far, never cut through a match of a pattern, redacted.
+    ``feed(text, kind)`` returns the text to keep now for that chunk (possibly ``""``): once more than
+    ``holdback`` (plus a quarter, so that the text is scanned once per quarter holdback, not per chunk) characters
+    of that kind are pending, everything but the last ``holdback``, never cut through a match of a pattern,
+    redacted.
     ``finish()`` returns what is still held back, per kind, redacted: keep it when the run ends.
 
     A secret of at most ``holdback`` characters is therefore whole when it is redacted. User callables see the
@@ -260,7 +278,7 @@ class StreamRedactor:
         """The redacted text to keep for this chunk now (the rest is held back)."""
         pending = self._pending.get(kind, "") + text
         holdback = self.redactor.holdback
-        if len(pending) <= holdback:
+        if len(pending) <= holdback + (holdback >> 2):  # release in steps of a quarter holdback: one scan each
             self._pending[kind] = pending
             return ""
         cut = self._safe_cut(pending, len(pending) - holdback)
@@ -272,7 +290,9 @@ class StreamRedactor:
         moved = True
         while moved and cut > 0:
             moved = False
-            for pattern in self.redactor.patterns:
+            for pattern, quick in self.redactor.patterns:
+                if quick is not None and not quick(text):
+                    continue
                 for match in pattern.finditer(text, max(0, cut - self.redactor.holdback)):
                     if match.start() >= cut:
                         break
@@ -292,6 +312,13 @@ class StreamRedactor:
     def held(self) -> int:
         """Characters held back right now."""
         return sum(len(text) for text in self._pending.values())
+
+
+def _quick_check(needles: tuple[str, ...], fold: bool) -> Callable[[str], bool]:
+    """A test that ``text`` contains one of ``needles`` (compared case-folded when ``fold``)."""
+    if fold:
+        return lambda text: any(needle in text.lower() for needle in needles)
+    return lambda text: any(needle in text for needle in needles)
 
 
 def make_redactor(redact: Any, *, holdback: int = DEFAULT_HOLDBACK) -> Redactor | None:

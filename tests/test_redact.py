@@ -171,7 +171,9 @@ def test_stream_never_releases_a_piece_of_a_split_secret():
         assert "Ab3dEf" not in piece
         assert "someone" not in piece
         assert "abcdefgh" not in piece
-    assert sum(bool(p) for p in released) > len(chunks) // 2  # text keeps flowing while the run streams
+    # Text keeps flowing while the run streams: at most holdback + a quarter is pending at any time.
+    assert 0 < len(tail) <= 250
+    assert sum(bool(p) for p in released) >= (len(text) - 250) // 50
 
 
 @given(
