@@ -50,6 +50,13 @@ _MILLION: Final = 1_000_000
 _CACHE_SIZE: Final = 8192
 """Costs remembered per Pricer (a genai-prices calculation costs ~100 µs; re-reading a trace is then free)."""
 _UNKNOWN: Final = object()
+_USAGE_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+)
 
 
 def cost_available() -> bool:
@@ -236,10 +243,7 @@ def _usage_key(usage: Any) -> tuple[int | None, ...]:
     if not isinstance(usage, Mapping):
         msg = f"usage must be a UsageDetails or a dict of token counts, got {type(usage).__name__}"
         raise TypeError(msg)
-    return tuple(
-        _count(usage.get(name))
-        for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
-    )
+    return tuple(_count(usage.get(name)) for name in _USAGE_FIELDS)
 
 
 class Pricer:
@@ -330,32 +334,28 @@ class Pricer:
             self._models[key] = found
         return cast("tuple[Any, Any] | None", found)
 
-    def run_cost(self, run: Mapping[str, Any]) -> float | None:
-        """The cost of one run given as a mapping (a runs-DataFrame row, a run record, a wire dict).
+    def run_cost(self, run: Any) -> float | None:
+        """The cost of one run: a mapping (a runs-DataFrame row, a wire or sink record) or a ``RunRecord``.
 
         Model runs (``run_type`` ``llm``/``chat_model``) only; every other run costs None. Reads ``model``,
-        ``provider`` (else ``metadata["ls_provider"]``), the token counts and ``start`` (seconds since the epoch
-        or a Timestamp).
+        ``provider`` (else ``metadata["ls_provider"]``), ``input_tokens``, ``output_tokens``,
+        ``cache_read_tokens``, ``cache_creation_tokens``, ``reasoning_tokens`` (absent ones count as not
+        reported) and ``start`` (seconds since the epoch, a datetime or a Timestamp).
         """
-        if run.get("run_type") not in MODEL_RUN_TYPES:
+        if isinstance(run, Mapping):
+            get: Any = run.get
+        else:
+            get = lambda name: getattr(run, name, None)  # noqa: E731 - a record's attributes, same names
+        if get("run_type") not in MODEL_RUN_TYPES:
             return None
-        provider = run.get("provider")
+        provider = get("provider")
         if not isinstance(provider, str) or not provider:
-            provider = provider_of(run.get("metadata"))
-        model = run.get("model")
+            provider = provider_of(get("metadata"))
+        model = get("model")
         if _is_missing(model):
             return None
-        usage = {
-            name: None if _is_missing(run.get(name)) else run.get(name)
-            for name in (
-                "input_tokens",
-                "output_tokens",
-                "cache_read_tokens",
-                "cache_creation_tokens",
-                "reasoning_tokens",
-            )
-        }
-        return self.price(str(model), provider, usage, run.get("start"))
+        usage = {name: None if _is_missing(get(name)) else get(name) for name in _USAGE_FIELDS}
+        return self.price(str(model), provider, usage, get("start"))
 
 
 _DEFAULT: Pricer | None = None

@@ -76,6 +76,18 @@ def test_tiered_prices_come_from_genai_prices():
     assert large / 3 > small  # above 200k input tokens every token costs more
 
 
+def test_prices_are_those_in_force_when_the_run_started():
+    # genai-prices' table: claude-sonnet-4-6 had long-context tiers until 2026-03-13, flat prices since.
+    usage = {"input_tokens": 300_000, "output_tokens": 1000}
+    before = dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc)
+    after = dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)
+    then = price("claude-sonnet-4-6", "anthropic", usage, before.timestamp())
+    now = price("claude-sonnet-4-6", "anthropic", usage, after.timestamp())
+    assert then == expected("claude-sonnet-4-6", "anthropic", before, **usage)
+    assert now == expected("claude-sonnet-4-6", "anthropic", after, **usage)
+    assert then != now
+
+
 def test_provider_is_inferred_from_the_model_name_without_ls_provider():
     got = price("claude-3-5-haiku-latest", None, {"input_tokens": 10, "output_tokens": 10}, WHEN)
     assert got == expected("claude-3-5-haiku-latest", None, input_tokens=10, output_tokens=10)
@@ -282,6 +294,18 @@ def test_demo_agent_costs_unknown_without_prices_and_known_with_user_prices():
     others = priced[priced["run_type"] != "chat_model"]
     assert others["cost_usd"].isna().all()
     assert priced["cost_usd"].dtype == "float64"
+
+
+def test_run_cost_reads_run_records_and_wire_dicts():
+    handler = NotebookHandler()
+    demo.chain(token_delay=0).invoke({"question": "hi"}, config={"callbacks": [handler]})
+    pricer = Pricer({demo.DEMO_MODEL_NAME: (1.0, 2.0)})
+    (record,) = [r for r in handler.recorder.runs() if r.run_type == "chat_model"]
+    want = (record.input_tokens * 1.0 + record.output_tokens * 2.0) / 1e6
+    assert pricer.run_cost(record) == pytest.approx(want)
+    assert pricer.run_cost(record.to_wire()) == pytest.approx(want)
+    assert Pricer().run_cost(record) is None  # the demo model has no known price
+    assert pricer.run_cost(handler.recorder.runs()[0]) is None  # a chain has no cost of its own
 
 
 def test_add_cost_columns_on_an_empty_frame():
