@@ -632,7 +632,7 @@ def _delta_cell(row: pd.Series) -> str:
     bits = []
     for column, unit in (("duration_delta_s", "s"), ("tokens_delta", "tok"), ("cost_delta_usd", "$")):
         value = _number(row[column])
-        if value is None or value == 0:
+        if value is None or value == 0 or (unit == "s" and abs(value) < 0.00005):  # noqa: PLR2004 - shows as 0.0 ms
             continue
         worse = value > 0
         css = "nbc-cmp-worse" if worse else "nbc-cmp-better"
