@@ -26,7 +26,7 @@ import html
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
@@ -68,6 +68,8 @@ _DIFF_CHARS: Final = 4000
 """Characters of each output compared by the word diff (it is quadratic in the worst case)."""
 _DETAIL_CHARS: Final = 20_000
 _MAX_HTML_ROWS: Final = 1000
+_LCS_CELLS: Final = 250_000
+"""Largest sibling-list middle (len_a * len_b) aligned by an exact LCS; larger ones use SequenceMatcher."""
 _WORD: Final = re.compile(r"\s+|\w+|[^\w\s]")
 _TYPE_COLORS: Final[dict[str, str]] = {
     "chain": "#4C78A8",
@@ -200,12 +202,18 @@ def _side(source: Any, default_label: str) -> _Side:
 @dataclass(slots=True)
 class _Node:
     key: tuple[tuple[str, int], ...]
+    """Path from the root: (name, rank among same-named siblings) per level (relative to a single compared run)."""
     row: dict[str, Any]
     depth: int
+    children: list[_Node] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.row.get("name"))
 
 
 def _walk(side: _Side) -> list[_Node]:
-    """Depth-first, children in start order; each run's key is its path of (name, rank among same names)."""
+    """The side's top-level nodes, children in start order (iterative: any depth)."""
     rows = side.rows
     ids = {row["run_id"] for row in rows}
     children: dict[str | None, list[dict[str, Any]]] = {}
@@ -213,47 +221,132 @@ def _walk(side: _Side) -> list[_Node]:
         parent = row.get("parent_run_id")
         parent_key = None if _missing(parent) or str(parent) not in ids else str(parent)
         children.setdefault(parent_key, []).append(row)
-    nodes: list[_Node] = []
 
-    def ranked(parent_key: tuple[tuple[str, int], ...], kids: list[dict[str, Any]]) -> list[_Node]:
+    def ranked(parent: _Node | None, kids: list[dict[str, Any]]) -> list[_Node]:
         counts: dict[str, int] = {}
         out = []
+        prefix = () if parent is None else parent.key
+        depth = 0 if parent is None else parent.depth + 1
         for kid in kids:
             name = str(kid.get("name"))
             rank = counts.get(name, 0)
             counts[name] = rank + 1
-            out.append(_Node((*parent_key, (name, rank)), kid, len(parent_key)))
+            out.append(_Node((*prefix, (name, rank)), kid, depth))
         return out
 
-    top = ranked((), children.get(None, []))
+    top = ranked(None, children.get(None, []))
     if side.single_root and len(top) == 1:
         top = [_Node((), top[0].row, 0)]  # the compared runs pair whatever their names
-    stack = list(reversed(top))
+    stack = list(top)
     seen: set[str] = set()
     while stack:
         node = stack.pop()
         if node.row["run_id"] in seen:  # hostile data: a run listed twice
             continue
         seen.add(node.row["run_id"])
-        nodes.append(node)
-        kids = ranked(node.key, children.get(node.row["run_id"], []))
-        for kid in kids:
-            kid.depth = node.depth + 1
-        stack.extend(reversed(kids))
-    return nodes
+        node.children = ranked(node, children.get(node.row["run_id"], []))
+        stack.extend(node.children)
+    return top
 
 
-def _align(nodes_a: list[_Node], nodes_b: list[_Node]) -> list[tuple[_Node | None, _Node | None]]:
-    keys_a = [node.key for node in nodes_a]
-    keys_b = [node.key for node in nodes_b]
-    matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
-    pairs: list[tuple[_Node | None, _Node | None]] = []
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+_Pair = tuple["_Node | None", "_Node | None"]
+
+
+def _opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """``SequenceMatcher``-style opcodes of a longest common subsequence of ``a`` and ``b``.
+
+    The common prefix and suffix are matched first (so one extra step is placed where it is, even among
+    repeated names, where ``SequenceMatcher``'s longest-block heuristic may shift everything by a period); the
+    middle is aligned by an exact LCS, or by ``SequenceMatcher`` when it is too large for the quadratic table.
+    """
+    n, m = len(a), len(b)
+    pre = 0
+    while pre < n and pre < m and a[pre] == b[pre]:
+        pre += 1
+    suf = 0
+    while suf < n - pre and suf < m - pre and a[n - 1 - suf] == b[m - 1 - suf]:
+        suf += 1
+    mid_a, mid_b = a[pre : n - suf], b[pre : m - suf]
+    matched: list[tuple[int, int]] = [(i, i) for i in range(pre)]
+    if mid_a and mid_b:
+        if len(mid_a) * len(mid_b) <= _LCS_CELLS:
+            middle = _lcs(mid_a, mid_b)
+        else:
+            blocks = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_matching_blocks()
+            middle = [(x + k, y + k) for x, y, size in blocks for k in range(size)]
+        matched.extend((pre + i, pre + j) for i, j in middle)
+    matched.extend((n - suf + k, m - suf + k) for k in range(suf))
+    ops: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    for x, y in [*matched, (n, m)]:
+        if x > i or y > j:
+            tag = "replace" if x > i and y > j else ("delete" if x > i else "insert")
+            ops.append((tag, i, x, j, y))
+        if (x, y) != (n, m):
+            if ops and ops[-1][0] == "equal" and ops[-1][2] == x and ops[-1][4] == y:
+                ops[-1] = ("equal", ops[-1][1], x + 1, ops[-1][3], y + 1)
+            else:
+                ops.append(("equal", x, x + 1, y, y + 1))
+        i, j = x + 1, y + 1
+    return ops
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
+    """Index pairs of a longest common subsequence (quadratic table; callers bound the size)."""
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        row, below = table[i], table[i + 1]
+        for j in range(m - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if a[i] == b[j] else max(below[j], row[j + 1])
+    pairs = []
+    i = j = 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _match(xs: list[_Node], ys: list[_Node]) -> list[_Pair]:
+    """Pair two sibling lists by name (a longest common subsequence); the rest, one-sided, in order (``a``'s first).
+
+    Inside a block of different names, runs of the same type pair up (a model swapped for another still pairs).
+    """
+    pairs: list[_Pair] = []
+    for tag, a0, a1, b0, b1 in _opcodes([x.name for x in xs], [y.name for y in ys]):
         if tag == "equal":
-            pairs.extend(zip(nodes_a[a0:a1], nodes_b[b0:b1], strict=True))
-        else:  # one side only: a's runs, then b's (each block keeps its own tree order)
-            pairs.extend((node, None) for node in nodes_a[a0:a1])
-            pairs.extend((None, node) for node in nodes_b[b0:b1])
+            pairs.extend(zip(xs[a0:a1], ys[b0:b1], strict=True))
+            continue
+        block_a, block_b = xs[a0:a1], ys[b0:b1]
+        types_a = [str(x.row.get("run_type")) for x in block_a]
+        types_b = [str(y.row.get("run_type")) for y in block_b]
+        for sub, c0, c1, d0, d1 in _opcodes(types_a, types_b):
+            if sub == "equal":
+                pairs.extend(zip(block_a[c0:c1], block_b[d0:d1], strict=True))
+            else:
+                pairs.extend((x, None) for x in block_a[c0:c1])
+                pairs.extend((None, y) for y in block_b[d0:d1])
+    return pairs
+
+
+def _align(top_a: list[_Node], top_b: list[_Node]) -> list[_Pair]:
+    """Every aligned pair, depth-first: each pair's children are matched to each other, level by level."""
+    if len(top_a) == len(top_b) == 1 and top_a[0].key == top_b[0].key == ():
+        first: list[_Pair] = [(top_a[0], top_b[0])]  # two single runs: compared whatever their names
+    else:
+        first = _match(top_a, top_b)
+    pairs: list[_Pair] = []
+    stack = list(reversed(first))
+    while stack:
+        x, y = stack.pop()
+        pairs.append((x, y))
+        kids = _match(x.children if x is not None else [], y.children if y is not None else [])
+        stack.extend(reversed(kids))
     return pairs
 
 
@@ -378,10 +471,10 @@ def compare(a: Any, b: Any, *, labels: tuple[str, str] = ("a", "b")) -> Comparis
         ValueError: for a DataFrame that is not a runs DataFrame.
     """
     side_a, side_b = _side(a, labels[0]), _side(b, labels[1])
-    nodes_a, nodes_b = _walk(side_a), _walk(side_b)
-    pairs = _align(nodes_a, nodes_b)
-    root_a = nodes_a[0].row.get("name") if nodes_a else None
-    root_b = nodes_b[0].row.get("name") if nodes_b else None
+    top_a, top_b = _walk(side_a), _walk(side_b)
+    pairs = _align(top_a, top_b)
+    root_a = top_a[0].name if top_a else None
+    root_b = top_b[0].name if top_b else None
     values: dict[str, list[Any]] = {name: [] for name in COMPARE_COLUMNS}
     for node_a, node_b in pairs:
         node = node_a if node_a is not None else node_b
@@ -603,19 +696,19 @@ def _pretty(value: Any) -> str:
 
 def _body(row_a: dict[str, Any] | None, row_b: dict[str, Any] | None, labels: tuple[str, str]) -> str:
     parts = []
-    for field in ("inputs", "outputs", "error"):
+    for part in ("inputs", "outputs", "error"):
         cells = []
         for label, row in zip(labels, (row_a, row_b), strict=True):
             if row is None:
                 cells.append(f'<div><h4>{_e(label)}</h4><div class="nbc-cmp-none">not in this run</div></div>')
                 continue
-            value = row.get(field)
-            if field == "error" and _missing(value):
+            value = row.get(part)
+            if part == "error" and _missing(value):
                 cells.append("<div></div>")
                 continue
             shown = "" if not isinstance(value, (dict, list)) and _missing(value) else _pretty(value)
-            cells.append(f"<div><h4>{_e(label)} · {field}</h4><pre>{shown}</pre></div>")
-        if field == "error" and all(c == "<div></div>" for c in cells):
+            cells.append(f"<div><h4>{_e(label)} · {part}</h4><pre>{shown}</pre></div>")
+        if part == "error" and all(c == "<div></div>" for c in cells):
             continue
         parts.extend(cells)
     if row_a is not None and row_b is not None:

@@ -6,6 +6,8 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nbcallbacks import NotebookHandler, demo
 from nbcallbacks.comparison import COMPARE_COLUMNS, Comparison, compare, output_text
@@ -192,3 +194,72 @@ def test_package_exports_compare_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "ok"
+
+
+def _steps(count: int, skip: int | None = None) -> NotebookHandler:
+    from langchain_core.runnables import RunnableLambda
+
+    handler = NotebookHandler()
+    steps = [RunnableLambda(lambda x: x + 1, name=f"step{i % 5}") for i in range(count) if i != skip]
+    chain = steps[0]
+    for step in steps[1:]:
+        chain = chain | step
+    chain.invoke(0, config={"callbacks": [handler]})
+    return handler
+
+
+def test_a_step_missing_in_the_middle_is_one_row_and_later_same_named_steps_still_pair():
+    result = compare(_steps(40), _steps(40, skip=12))
+    only = result[result["only_in"].notna()]
+    assert only[["path", "only_in"]].to_dict("records") == [{"path": "RunnableSequence/step2#3", "only_in": "a"}]
+    assert len(result) == 41
+
+
+def test_a_model_swapped_for_another_still_pairs():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+
+    prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+    a, b = NotebookHandler(), NotebookHandler()
+    (prompt | demo.DemoChatModel(token_delay=0) | StrOutputParser()).invoke({"question": "hi"}, {"callbacks": [a]})
+    (prompt | FakeListChatModel(responses=["hello"]) | StrOutputParser()).invoke({"question": "hi"}, {"callbacks": [b]})
+    result = compare(a, b)
+    assert result["only_in"].isna().all()
+    model = result[result["run_type"] == "chat_model"].iloc[0]
+    assert model["path"] == "RunnableSequence/DemoChatModel"
+    assert model["output_b"] == "hello"
+    view = result.to_view_html()
+    assert "FakeListChatModel" in view
+
+
+def _lcs_length(a, b):
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a)):
+        for j in range(len(b)):
+            table[i + 1][j + 1] = table[i][j] + 1 if a[i] == b[j] else max(table[i][j + 1], table[i + 1][j])
+    return table[-1][-1]
+
+
+@given(a=st.lists(st.sampled_from("abc"), max_size=30), b=st.lists(st.sampled_from("abc"), max_size=30))
+def test_opcodes_cover_both_sequences_and_match_a_longest_common_subsequence(a, b):
+    from nbcallbacks import comparison
+
+    for cells in (comparison._LCS_CELLS, 0):  # exact LCS, then the SequenceMatcher fallback for big middles
+        original = comparison._LCS_CELLS
+        comparison._LCS_CELLS = cells
+        try:
+            ops = comparison._opcodes(a, b)
+        finally:
+            comparison._LCS_CELLS = original
+        i = j = 0
+        matched = 0
+        for tag, a0, a1, b0, b1 in ops:
+            assert (a0, b0) == (i, j)
+            if tag == "equal":
+                assert a[a0:a1] == b[b0:b1]
+                matched += a1 - a0
+            i, j = a1, b1
+        assert (i, j) == (len(a), len(b))
+        if cells:
+            assert matched == _lcs_length(a, b)
