@@ -7,11 +7,14 @@ Each side is one of:
   is enough);
 - a runs DataFrame (``h.runs_dataframe()`` or a slice of it): every run in it.
 
-Runs are aligned by their *path* in the tree: the names from the root down, each with its rank among same-named
-siblings in start order (``LangGraph/agent#2/DemoChatModel`` is the model call of the second ``agent`` step).
-The depth-first sequences of paths of the two sides are aligned with ``difflib.SequenceMatcher``, so an extra tool
-call or a retried step is a row present on one side only (``only_in``), and everything after it still pairs up.
-When each side is a single run, the two roots pair whatever their names.
+Runs are aligned by their *path* in the tree, level by level: the children (in start order) of two paired runs
+are aligned by name with a longest-common-subsequence alignment (common prefix and suffix first, then an exact
+LCS, or ``difflib.SequenceMatcher`` for very long sibling lists), then the children of each pair, and so on. An
+extra tool call or a retried step is a row present on one side only (``only_in``), and everything after it still
+pairs up, even among repeated names; inside a block of different names, runs of the same type pair (a model
+swapped for another). When each side is a single run, the two roots pair whatever their names. Rows come in
+depth-first order; ``path`` names a run from the root down, with its rank among same-named siblings
+(``LangGraph/agent#2/DemoChatModel`` is the model call of the second ``agent`` step).
 
 The result is a ``pandas.DataFrame`` (a :class:`Comparison`) with one row per aligned pair; displayed in a
 notebook it renders as a static side-by-side view: the two trees row by row, differences marked, paired waterfall
