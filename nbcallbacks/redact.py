@@ -64,6 +64,14 @@ DEFAULT_HOLDBACK: Final = 256
 
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _MAX_DEPTH: Final = 64
+_CUT_MARK: Final = re.compile(r"…\[\+[\d,]+ chars\]$")
+"""The marker ``nbcallbacks.payload`` ends a string cut by ``Limits.max_string`` with."""
+_LAST_WORD: Final = re.compile(r"[^\s\"'=:,;(){}\[\]<>]{1,200}$")
+_CUT_PREFIXES: Final[dict[str, tuple[str, ...]]] = {
+    "api_keys": ("sk-", "AIza", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "hf_"),
+    "bearer": (),
+    "emails": ("@",),
+}
 _PROBE: Final = "a b-1_.\n@Z "
 """Text to find patterns that match empty strings (``\\b``, ``x*``) on."""
 
@@ -82,7 +90,7 @@ class Redactor:
             name, no rules at all, or a bad ``holdback``.
     """
 
-    __slots__ = ("_steps", "failures", "holdback", "last_failure", "marker", "patterns")
+    __slots__ = ("_cut_prefixes", "_steps", "failures", "holdback", "last_failure", "marker", "patterns")
 
     def __init__(
         self,
@@ -109,6 +117,8 @@ class Redactor:
         """The compiled regular expressions, in order, each with a quick "may it match?" check or None (what
         ``StreamRedactor`` avoids cutting through)."""
         self._steps: list[Callable[[str], str]] = []
+        self._cut_prefixes: tuple[str, ...] = ()
+        """Starts of built-in secrets: a preview string cut short right after one is masked from there on."""
         self.failures = 0
         """How often a user callable raised or returned a non-string (the text was then fully masked)."""
         self.last_failure: str | None = None
@@ -122,6 +132,7 @@ class Redactor:
         if isinstance(rule, str) and rule in BUILTIN_PATTERNS:
             for pattern in BUILTIN_PATTERNS[rule]:
                 self._add_pattern(re.compile(pattern), f"built-in {rule!r}", _quick_check(*_HINTS[rule]))
+            self._cut_prefixes += _CUT_PREFIXES.get(rule, ())
         elif isinstance(rule, str):
             if _NAME.fullmatch(rule):
                 msg = (
@@ -206,7 +217,8 @@ class Redactor:
         ``value`` is not modified. Numbers, booleans and None are kept as they are.
         """
         if isinstance(value, str):
-            return self.redact_text(value)
+            text = self.redact_text(value)
+            return self._mask_cut_secret(text) if self._cut_prefixes and text.endswith(" chars]") else text
         if _depth > _MAX_DEPTH:
             return self.marker
         if isinstance(value, dict):
@@ -222,6 +234,22 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self.redact_preview(item, _depth + 1) for item in value]
         return value
+
+    def _mask_cut_secret(self, text: str) -> str:
+        """Mask the last word of a preview string cut inside what may be a secret.
+
+        A string cut by ``Limits.max_string`` right inside a secret keeps its first characters, too few for a
+        pattern to match (``"sk-proj-Ab3d…[+1,804 chars]"``); a last word holding a built-in secret's start
+        (``sk-``, ``AKIA``, ``@``, ...) is masked.
+        """
+        cut = _CUT_MARK.search(text)
+        if cut is None:
+            return text
+        head = text[: cut.start()]
+        word = _LAST_WORD.search(head)
+        if word is None or not any(prefix in word.group(0) for prefix in self._cut_prefixes):
+            return text
+        return head[: word.start()] + self.marker + text[cut.start() :]
 
     def redact_chunks(self, texts: Sequence[str], kinds: Sequence[int] | None = None) -> list[str] | None:
         """The end-of-run pass over a run's kept streamed chunks: None when nothing changes, else new chunks.

@@ -224,3 +224,19 @@ def test_random_chunkings_of_every_builtin_secret():
                     start += size
                 released, tail = _stream_all(redactor.stream(), chunks)
                 assert "".join(released) + tail == f"start {MARKER} end"
+
+
+def test_a_preview_string_cut_inside_a_secret_masks_the_fragment():
+    from nbcallbacks.events import Limits
+    from nbcallbacks.payload import preview
+
+    limits = Limits(max_string=40)
+    redactor = Redactor(["api_keys", "emails"])
+    key_cut = preview("x" * 28 + " key=" + OPENAI, limits)
+    assert key_cut.startswith("x" * 28 + " key=sk-pro")
+    assert redactor.redact_preview(key_cut) == "x" * 28 + f" key={MARKER}…[+{len(OPENAI) - 7:,} chars]"
+    mail_cut = preview("y" * 30 + " bob@example.com", limits)
+    assert redactor.redact_preview(mail_cut).startswith("y" * 30 + f" {MARKER}…[+")
+    plain_cut = preview("z " * 40, limits)
+    assert redactor.redact_preview(plain_cut) == plain_cut
+    assert Redactor([r"\d{9}"]).redact_preview(key_cut) == key_cut  # user patterns: no prefixes known
