@@ -240,3 +240,25 @@ def test_a_preview_string_cut_inside_a_secret_masks_the_fragment():
     plain_cut = preview("z " * 40, limits)
     assert redactor.redact_preview(plain_cut) == plain_cut
     assert Redactor([r"\d{9}"]).redact_preview(key_cut) == key_cut  # user patterns: no prefixes known
+
+
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet="abc XYZ-_.\u00e9", max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet="abc_", max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=_json_like, where=st.integers(min_value=0, max_value=50))
+def test_no_secret_survives_redact_preview_anywhere(value, where):
+    import json
+
+    redactor = Redactor(["api_keys", "emails"])
+    planted = {"payload": value, "note": f"token {OPENAI} here", f"k{where}": ["bob@example.com", {OPENAI: 1}]}
+    out = redactor.redact_preview(planted)
+    dumped = json.dumps(out, ensure_ascii=False)
+    assert OPENAI[:20] not in dumped
+    assert "bob@example.com" not in dumped
+    assert redactor.redact_preview(value) == value  # text without secrets comes back equal
