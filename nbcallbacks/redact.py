@@ -295,12 +295,14 @@ class StreamRedactor:
     released pieces (and, at the end, the whole text through :meth:`Redactor.redact_chunks`).
     """
 
-    __slots__ = ("_pending", "redactor")
+    __slots__ = ("_pending", "redactor", "spoke")
 
     def __init__(self, redactor: Redactor) -> None:
         """Start an empty stream."""
         self.redactor = redactor
         self._pending: dict[int, str] = {}
+        self.spoke = False
+        """Set by the caller once a chunk with text was fed (its time is the run's first token)."""
 
     def feed(self, text: str, kind: int = 0) -> str:
         """The redacted text to keep for this chunk now (the rest is held back)."""

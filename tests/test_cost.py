@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import subprocess
@@ -263,28 +264,34 @@ def test_real_openai_client_usage_flows_through_the_handler(streaming):
         10**6
     )
 
-    # What the handler records today (model, ls_provider in metadata, input/output tokens) prices the run on read.
-    frame = add_cost_columns(handler.runs_dataframe())
-    (row,) = frame.to_dict("records")
-    assert row["model"] == "gpt-4o-mini"
-    assert row["metadata"]["ls_provider"] == "openai"
+    # The handler records the details and the provider; runs_dataframe() prices the run when it is read.
+    (row,) = handler.runs_dataframe().to_dict("records")
+    assert (row["model"], row["provider"]) == ("gpt-4o-mini", "openai")
+    assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"], row["reasoning_tokens"]) == (
+        1200,
+        300,
+        1000,
+        100,
+    )
+    assert pd.isna(row["cache_creation_tokens"])
     if streaming:
         assert row["streamed_chunks"] > 0
-    assert row["cost_usd"] == expected("gpt-4o-mini", "openai", when, input_tokens=1200, output_tokens=300)
-    assert row["cost_usd_total"] == row["cost_usd"]
+    assert row["cost_usd"] == full
+    assert row["cost_usd_total"] == full
+    assert add_cost_columns(handler.runs_dataframe())["cost_usd"].tolist() == [full]
 
 
 def test_demo_agent_costs_unknown_without_prices_and_known_with_user_prices():
+    question = {"messages": [("user", "What's the weather in Paris?")]}
     handler = NotebookHandler()
-    demo.agent(token_delay=0).invoke(
-        {"messages": [("user", "What's the weather in Paris?")]}, config={"callbacks": [handler]}
-    )
-    frame = handler.runs_dataframe()
-    unknown = add_cost_columns(frame)
+    demo.agent(token_delay=0).invoke(question, config={"callbacks": [handler]})
+    unknown = handler.runs_dataframe()
     assert unknown["cost_usd"].isna().all()  # "price unknown", never $0
     assert unknown["cost_usd_total"].isna().all()
 
-    priced = add_cost_columns(frame, Pricer({demo.DEMO_MODEL_NAME: (1.0, 2.0)}))
+    priced_handler = NotebookHandler(prices={demo.DEMO_MODEL_NAME: (1.0, 2.0)})
+    demo.agent(token_delay=0).invoke(question, config={"callbacks": [priced_handler]})
+    priced = priced_handler.runs_dataframe()
     models = priced[priced["run_type"] == "chat_model"]
     assert len(models) == 2
     for row in models.to_dict("records"):
@@ -294,6 +301,39 @@ def test_demo_agent_costs_unknown_without_prices_and_known_with_user_prices():
     others = priced[priced["run_type"] != "chat_model"]
     assert others["cost_usd"].isna().all()
     assert priced["cost_usd"].dtype == "float64"
+    # add_cost_columns computes the same on any runs DataFrame (a loaded one, say).
+    again = add_cost_columns(unknown, Pricer({demo.DEMO_MODEL_NAME: (1.0, 2.0)}))
+    assert again["cost_usd"].notna().sum() == 2
+
+
+def test_widget_and_sinks_get_the_costs(tmp_path):
+    import json
+
+    from nbcallbacks import JSONLSink
+
+    path = tmp_path / "trace.jsonl"
+    handler = NotebookHandler(prices={demo.DEMO_MODEL_NAME: (1.0, 2.0)}, sinks=[JSONLSink(path)])
+    widget = handler.widget
+    demo.chain(token_delay=0).invoke({"question": "hi"}, config={"callbacks": [handler]})
+    assert handler.flush()
+    frame = handler.runs_dataframe().set_index("run_id")
+    runs = {run["run_id"]: run for run in widget.snapshot["runs"]}
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    saved = {r["run_id"]: r for r in records if r["kind"] == "run"}
+    for run_id, row in frame.iterrows():
+        for column in ("cost_usd", "cost_usd_total"):
+            want = None if pd.isna(row[column]) else row[column]
+            assert runs[run_id][column] == pytest.approx(want), (run_id, column)
+            assert saved[run_id][column] == pytest.approx(want), (run_id, column)
+    root = frame[frame["parent_run_id"].isna()].iloc[0]
+    model = frame[frame["run_type"] == "chat_model"].iloc[0]
+    assert root["cost_usd_total"] == model["cost_usd"] > 0
+    widget.close()
+
+
+def test_invalid_prices_fail_when_the_handler_is_made():
+    with pytest.raises(ValueError, match="not be negative"):
+        NotebookHandler(prices={"m": (-1, 1)})
 
 
 def test_run_cost_reads_run_records_and_wire_dicts():
@@ -303,7 +343,7 @@ def test_run_cost_reads_run_records_and_wire_dicts():
     (record,) = [r for r in handler.recorder.runs() if r.run_type == "chat_model"]
     want = (record.input_tokens * 1.0 + record.output_tokens * 2.0) / 1e6
     assert pricer.run_cost(record) == pytest.approx(want)
-    assert pricer.run_cost(record.to_wire()) == pytest.approx(want)
+    assert pricer.run_cost(dataclasses.asdict(record)) == pytest.approx(want)
     assert Pricer().run_cost(record) is None  # the demo model has no known price
     assert pricer.run_cost(handler.recorder.runs()[0]) is None  # a chain has no cost of its own
 
