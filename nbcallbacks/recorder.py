@@ -232,7 +232,7 @@ class Recorder:
                 return
             run.token_texts.append(text)
             run.token_kinds.append(kind)
-            thread = self._log.thread_index(_get_ident(), threading.current_thread().name)
+            thread = self._log.thread_index(_get_ident())
             self._log.append(
                 now, run.order, thread, EVENT_CODE["llm_new_token"], len(run.token_texts) - 1, {"held_back": True}
             )
