@@ -21,6 +21,7 @@ Without ``redact`` the handler holds ``None`` and pays nothing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
@@ -50,20 +51,40 @@ BUILTIN_PATTERNS: Final[dict[str, tuple[str, ...]]] = {
 }
 """Built-in pattern sets, by the name ``redact=`` takes."""
 
-_HINTS: Final[dict[str, tuple[tuple[str, ...], bool]]] = {
-    "api_keys": (("sk-", "AIza", "AKIA", "ASIA", "_", "xox"), False),
-    "bearer": (("bearer",), True),
-    "emails": (("@",), False),
+
+def _may_hold_api_key(text: str) -> bool:
+    return (
+        "sk-" in text
+        or "xox" in text
+        or ("_" in text and ("gh" in text or "hf_" in text or "github_pat_" in text))
+        or "AIza" in text
+        or "AKIA" in text
+        or "ASIA" in text
+    )
+
+
+def _may_hold_bearer(text: str) -> bool:
+    return "earer" in text or "EARER" in text or "earer" in text.lower()
+
+
+def _may_hold_email(text: str) -> bool:
+    return "@" in text
+
+
+_HINTS: Final[dict[str, Callable[[str], bool]]] = {
+    "api_keys": _may_hold_api_key,
+    "bearer": _may_hold_bearer,
+    "emails": _may_hold_email,
 }
-"""Per built-in set: substrings one of which every match contains, and whether to look for them case-folded.
-Checking them (C-speed ``in``) skips the regular expression scan of most texts (Python's ``re`` costs tens of
-nanoseconds per character for these patterns)."""
+"""Per built-in set: whether a text contains a literal every match contains (C-speed ``in`` checks, ~0.1 µs),
+which skips the full regular expression scan of most texts (tens of nanoseconds per character)."""
 
 DEFAULT_HOLDBACK: Final = 256
 """Characters of streamed text held back per run and kind until more arrives (see ``StreamRedactor``)."""
 
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _MAX_DEPTH: Final = 64
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False).encode
 _CUT_MARK: Final = re.compile(r"…\[\+[\d,]+ chars\]$")
 """The marker ``nbcallbacks.payload`` ends a string cut by ``Limits.max_string`` with."""
 _LAST_WORD: Final = re.compile(r"[^\s\"'=:,;(){}\[\]<>]{1,200}$")
@@ -90,7 +111,18 @@ class Redactor:
             name, no rules at all, or a bad ``holdback``.
     """
 
-    __slots__ = ("_cut_prefixes", "_steps", "failures", "holdback", "last_failure", "marker", "patterns")
+    __slots__ = (
+        "_all_builtin",
+        "_cut_prefixes",
+        "_hints",
+        "_prefilter",
+        "_steps",
+        "failures",
+        "holdback",
+        "last_failure",
+        "marker",
+        "patterns",
+    )
 
     def __init__(
         self,
@@ -113,10 +145,14 @@ class Redactor:
             raise ValueError(msg)
         self.marker = marker
         self.holdback = holdback
-        self.patterns: list[tuple[re.Pattern[str], Callable[[str], bool] | None]] = []
+        self.patterns: list[tuple[re.Pattern[str], Callable[[str], object] | None]] = []
         """The compiled regular expressions, in order, each with a quick "may it match?" check or None (what
         ``StreamRedactor`` avoids cutting through)."""
         self._steps: list[Callable[[str], str]] = []
+        self._hints: list[Callable[[str], bool]] = []
+        self._all_builtin = True
+        self._prefilter: Callable[[str], object] | None = None
+        """When every rule is built-in: a search for any of their literals (no hit, nothing to do)."""
         self._cut_prefixes: tuple[str, ...] = ()
         """Starts of built-in secrets: a preview string cut short right after one is masked from there on."""
         self.failures = 0
@@ -127,13 +163,18 @@ class Redactor:
         if not self._steps:
             msg = "redact= got no rules; pass None to turn redaction off"
             raise ValueError(msg)
+        if self._all_builtin:
+            self._prefilter = _any_of(tuple(self._hints))
 
     def _add(self, rule: Any) -> None:
         if isinstance(rule, str) and rule in BUILTIN_PATTERNS:
             for pattern in BUILTIN_PATTERNS[rule]:
-                self._add_pattern(re.compile(pattern), f"built-in {rule!r}", _quick_check(*_HINTS[rule]))
+                self._add_pattern(re.compile(pattern), f"built-in {rule!r}", _HINTS[rule])
+            self._hints.append(_HINTS[rule])
             self._cut_prefixes += _CUT_PREFIXES.get(rule, ())
-        elif isinstance(rule, str):
+            return
+        self._all_builtin = False
+        if isinstance(rule, str):
             if _NAME.fullmatch(rule):
                 msg = (
                     f"redact=: {rule!r} is not a built-in pattern set (known: {', '.join(BUILTIN_PATTERNS)}); to mask"
@@ -161,7 +202,7 @@ class Redactor:
             raise TypeError(msg)
 
     def _add_pattern(
-        self, pattern: re.Pattern[str], described: str, quick: Callable[[str], bool] | None = None
+        self, pattern: re.Pattern[str], described: str, quick: Callable[[str], object] | None = None
     ) -> None:
         if pattern.fullmatch("") or any(m.end() == m.start() for m in pattern.finditer(_PROBE)):
             msg = f"redact=: the pattern {described} matches the empty string (it would mask between every character)"
@@ -205,6 +246,8 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every rule applied, in order."""
+        if self._prefilter is not None and not self._prefilter(text):
+            return text
         for step in self._steps:
             if not text:
                 break
@@ -216,6 +259,15 @@ class Redactor:
 
         ``value`` is not modified. Numbers, booleans and None are kept as they are.
         """
+        if _depth == 0 and self._prefilter is not None and not isinstance(value, str):
+            # Previews are JSON-ready: one C-speed dump and a few substring checks skip the walk when no
+            # built-in secret can be in there (JSON escaping never touches the literals looked for).
+            try:
+                dumped = _ENCODE(value)
+            except (TypeError, ValueError):
+                dumped = None
+            if dumped is not None and not self._prefilter(dumped):
+                return value
         if isinstance(value, str):
             text = self.redact_text(value)
             return self._mask_cut_secret(text) if self._cut_prefixes and text.endswith(" chars]") else text
@@ -344,11 +396,18 @@ class StreamRedactor:
         return sum(len(text) for text in self._pending.values())
 
 
-def _quick_check(needles: tuple[str, ...], fold: bool) -> Callable[[str], bool]:
-    """A test that ``text`` contains one of ``needles`` (compared case-folded when ``fold``)."""
-    if fold:
-        return lambda text: any(needle in text.lower() for needle in needles)
-    return lambda text: any(needle in text for needle in needles)
+def _any_of(hints: tuple[Callable[[str], bool], ...]) -> Callable[[str], bool]:
+    """Whether any of ``hints`` holds for a text (a plain loop: cheaper than ``any`` over a generator)."""
+    if len(hints) == 1:
+        return hints[0]
+
+    def check(text: str) -> bool:
+        for hint in hints:  # noqa: SIM110 - a loop is faster here than any() over a generator
+            if hint(text):
+                return True
+        return False
+
+    return check
 
 
 def make_redactor(redact: Any, *, holdback: int = DEFAULT_HOLDBACK) -> Redactor | None:
