@@ -331,6 +331,23 @@ def test_widget_and_sinks_get_the_costs(tmp_path):
     widget.close()
 
 
+def test_live_update_records_get_the_costs():
+    handler = NotebookHandler(prices={demo.DEMO_MODEL_NAME: (1.0, 2.0)})
+    stream = handler.iter_updates(kinds="run")
+    demo.chain(token_delay=0).invoke({"question": "hi"}, config={"callbacks": [handler]})
+    latest = {}
+    for record in stream:
+        latest[record["run_id"]] = record
+        if len(latest) == len(handler.recorder.runs()) and all(r["status"] != "running" for r in latest.values()):
+            break
+    stream.close()
+    frame = handler.runs_dataframe().set_index("run_id")
+    for run_id, record in latest.items():
+        want = frame.loc[run_id, "cost_usd_total"]
+        assert record["cost_usd_total"] == pytest.approx(None if pd.isna(want) else want)
+    assert any(record["cost_usd"] for record in latest.values())
+
+
 def test_invalid_prices_fail_when_the_handler_is_made():
     with pytest.raises(ValueError, match="not be negative"):
         NotebookHandler(prices={"m": (-1, 1)})
