@@ -1,5 +1,6 @@
 """NotebookHandler(redact=...): a secret in inputs, tool output, an error, metadata, tags and a streamed answer is
-kept nowhere: not in the DataFrames, the JSONL and SQLite sinks, nor the widget's messages and snapshot."""
+kept nowhere: not in the DataFrames, the JSONL and SQLite sinks, the widget's messages and snapshot, nor the live
+update records."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from langchain_core.tools import tool
 
 from nbcallbacks import JSONLSink, NotebookHandler, SQLiteSink, demo
 from nbcallbacks.redact import MARKER
+from nbcallbacks.updates import NEXT_ROOT
 from nbcallbacks.widget import TraceWidget
 
 SECRET = "sk-proj-" + "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm" * 2
@@ -69,6 +71,7 @@ def test_a_secret_is_kept_nowhere(tmp_path):
     subscription = h.recorder.subscribe(
         lambda: live.extend(t for ps in subscription.read().tokens.values() for _, t in ps)
     )
+    updates = h.iter_updates(run=NEXT_ROOT)  # a live consumer of records (nbcallbacks.updates)
     try:
         agent = demo.agent(_model(), tools=[read_config, deploy])
         agent.invoke(
@@ -77,6 +80,7 @@ def test_a_secret_is_kept_nowhere(tmp_path):
         )
         widget.flush()
         assert h.flush()
+        live_records = list(updates)
     finally:
         widget.close()
         subscription.close()
@@ -112,6 +116,8 @@ def test_a_secret_is_kept_nowhere(tmp_path):
     pieces = [p for m in widget.sent if m.get("type") == "delta" for ps in m["tokens"].values() for p in ps]
     blobs["widget stream, joined"] = "".join(text for _, text in pieces)
     blobs["live reader stream, joined"] = "".join(live)
+    blobs["live update records"] = json.dumps(live_records, ensure_ascii=False)
+    blobs["live update stream, joined"] = "".join(r.get("token") or "" for r in live_records if r["kind"] == "event")
     rows = sqlite3.connect(db).execute("SELECT token FROM events WHERE token IS NOT NULL ORDER BY seq").fetchall()
     blobs["SQLite stream, joined"] = "".join(r[0] for r in rows)
 
