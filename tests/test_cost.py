@@ -348,6 +348,20 @@ def test_live_update_records_get_the_costs():
     assert any(record["cost_usd"] for record in latest.values())
 
 
+def test_the_tokens_chart_shows_cost_or_price_unknown():
+    from nbcallbacks import plot
+
+    priced = NotebookHandler(prices={demo.DEMO_MODEL_NAME: (1.0, 2.0)})
+    unknown = NotebookHandler()
+    for handler in (priced, unknown):
+        demo.chain(token_delay=0).invoke({"question": "hi"}, config={"callbacks": [handler]})
+    (cost,) = priced.runs_dataframe().query("run_type == 'chat_model'")["cost_usd"]
+    hover = [text for trace in plot.tokens(priced).data for text in (trace.hovertext or ())]
+    assert f"cost: ${cost:.6f}" in hover[0]
+    hover = [text for trace in plot.tokens(unknown).data for text in (trace.hovertext or ())]
+    assert "cost: price unknown" in hover[0]
+
+
 def test_invalid_prices_fail_when_the_handler_is_made():
     with pytest.raises(ValueError, match="not be negative"):
         NotebookHandler(prices={"m": (-1, 1)})
