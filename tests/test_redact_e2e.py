@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -14,7 +13,6 @@ from langchain_core.tools import tool
 from nbcallbacks import JSONLSink, NotebookHandler, SQLiteSink, demo
 from nbcallbacks.redact import MARKER
 from nbcallbacks.updates import NEXT_ROOT
-from nbcallbacks.widget import TraceWidget
 
 SECRET = "sk-proj-" + "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm" * 2
 EMAIL = "alice.smith@example.com"
@@ -35,17 +33,6 @@ def deploy(target: str) -> str:
     raise ValueError(msg)
 
 
-class CapturingWidget(TraceWidget):
-    """Keeps every message it would send to the front end."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.sent: list[Any] = []
-        super().__init__(*args, **kwargs)
-
-    def send(self, content: dict[str, Any], buffers: Any = None) -> None:
-        self.sent.append(json.loads(json.dumps(content)))
-
-
 def _model() -> demo.DemoChatModel:
     calls = AIMessage(
         content="",
@@ -62,10 +49,10 @@ def _leaks(text: str) -> list[str]:
     return [f for f in (SECRET, EMAIL, *FRAGMENTS) if f in text]
 
 
-def test_a_secret_is_kept_nowhere(tmp_path):
+def test_a_secret_is_kept_nowhere(tmp_path, make_widget):
     jsonl, db = tmp_path / "trace.jsonl", tmp_path / "trace.db"
     h = NotebookHandler(redact=["api_keys", "emails"], sinks=[JSONLSink(jsonl), SQLiteSink(db)])
-    widget = CapturingWidget(h.recorder)
+    widget = make_widget(h.recorder)
     # The most eager consumer possible: it reads every change the moment it is recorded (during the stream).
     live: list[str] = []
     subscription = h.recorder.subscribe(
@@ -82,7 +69,6 @@ def test_a_secret_is_kept_nowhere(tmp_path):
         assert h.flush()
         live_records = list(updates)
     finally:
-        widget.close()
         subscription.close()
 
     runs = h.runs_dataframe()
