@@ -207,3 +207,25 @@ describe("header cost", () => {
     expect(stat(el!).title).toContain('pip install "nbcallbacks[cost]"');
   });
 });
+
+describe("cost in the timing table and the tree", () => {
+  it("shows the cost column and the tree row's cost, or that the price is unknown", async () => {
+    const snap = snapshot(1, [
+      wire("c", 0, { run_type: "chain", cost_usd_total: 0.5 }),
+      wire("m", 1, { run_type: "chat_model", parent_run_id: "c", depth: 1, cost_usd: 0.5, cost_usd_total: 0.5 }),
+      wire("u", 2, { run_type: "llm", parent_run_id: "c", depth: 1 }),
+    ]);
+    const [el] = await mount(new FakeModel(snap));
+    q(el!, '.nbc-tab[data-tab="timing"]').click();
+    await frame();
+    const cost = (id: string) => q(el!, `.nbc-trow[data-run-id="${id}"] [data-col="cost"]`).textContent;
+    expect(cost("c")).toBe("$0.5000");
+    expect(cost("m")).toBe("$0.5000");
+    expect(cost("u")).toBe("unknown");
+    q(el!, '.nbc-tab[data-tab="tree"]').click();
+    await frame();
+    const wf = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"]`).querySelector<HTMLElement>("[title*='cost'], [title*='price']");
+    expect(wf("m")?.title).toContain("cost $0.5000");
+    expect(wf("u")?.title).toContain("price unknown");
+  });
+});
