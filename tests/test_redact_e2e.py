@@ -1,6 +1,6 @@
 """NotebookHandler(redact=...): a secret in inputs, tool output, an error, metadata, tags and a streamed answer is
-kept nowhere: not in the DataFrames, the JSONL and SQLite sinks, the widget's messages and snapshot, nor the live
-update records."""
+kept nowhere: not in the DataFrames, the JSONL and SQLite sinks, the widget's messages and snapshot, the live
+update records, nor the OpenTelemetry spans (content captured)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import sqlite3
 
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from nbcallbacks import JSONLSink, NotebookHandler, SQLiteSink, demo
+from nbcallbacks import JSONLSink, NotebookHandler, OpenTelemetrySink, SQLiteSink, demo
 from nbcallbacks.redact import MARKER
 from nbcallbacks.updates import NEXT_ROOT
 
@@ -51,7 +54,11 @@ def _leaks(text: str) -> list[str]:
 
 def test_a_secret_is_kept_nowhere(tmp_path, make_widget):
     jsonl, db = tmp_path / "trace.jsonl", tmp_path / "trace.db"
-    h = NotebookHandler(redact=["api_keys", "emails"], sinks=[JSONLSink(jsonl), SQLiteSink(db)])
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    otel = OpenTelemetrySink(provider, capture_content=True)
+    h = NotebookHandler(redact=["api_keys", "emails"], sinks=[JSONLSink(jsonl), SQLiteSink(db), otel])
     widget = make_widget(h.recorder)
     # The most eager consumer possible: it reads every change the moment it is recorded (during the stream).
     live: list[str] = []
@@ -94,7 +101,16 @@ def test_a_secret_is_kept_nowhere(tmp_path, make_widget):
         "SQLite sink": "\n".join(sqlite3.connect(db).iterdump()),
         "widget messages": json.dumps(widget.sent, ensure_ascii=False),
         "widget snapshot": json.dumps(widget.snapshot, ensure_ascii=False),
+        "OpenTelemetry spans (content captured)": json.dumps(
+            [
+                [span.name, dict(span.attributes or {}), [e.attributes for e in span.events]]
+                for span in spans.get_finished_spans()
+            ],
+            ensure_ascii=False,
+            default=str,
+        ),
     }
+    provider.shutdown()
     # Streamed text is stored as pieces (one per chunk): put them back together, as a reader would.
     records = [json.loads(line) for line in blobs["JSONL sink"].splitlines()]
     blobs["JSONL stream, joined"] = "".join(r.get("token") or "" for r in records if r["kind"] == "event")
