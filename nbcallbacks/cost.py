@@ -41,7 +41,9 @@ __all__ = [
     "cost_totals",
     "price",
     "provider_of",
+    "unpriced_counts",
     "usage_details",
+    "usage_metadata_details",
 ]
 
 COST_HINT: Final = 'Costs need the optional extra: pip install "nbcallbacks[cost]"'
@@ -180,11 +182,10 @@ def usage_metadata_details(usage: Mapping[str, Any]) -> dict[str, int | None]:
     }
 
 
-def provider_of(metadata: Any, model: str | None = None) -> str | None:  # noqa: ARG001 - see below
+def provider_of(metadata: Any) -> str | None:
     """The provider of a model run: LangChain's ``ls_provider`` metadata, else None.
 
-    With None, :class:`Pricer` lets `genai-prices` infer the provider from the model name (``model`` is accepted
-    so that callers state what they have; the inference itself happens at pricing time).
+    With None, :class:`Pricer` lets `genai-prices` infer the provider from the model name when pricing.
     """
     if isinstance(metadata, Mapping):
         value = metadata.get("ls_provider")
