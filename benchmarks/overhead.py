@@ -1,5 +1,8 @@
 """Per-event cost of NotebookHandler beside no handler, a no-op handler and LangChain's RunCollector.
 
+Also with redaction on (``redact=["api_keys", "bearer", "emails"]``: every preview, tag and error is redacted,
+and streamed text goes through a per-run stream redactor that holds back the last 256-320 characters).
+
 Measured side by side in one process with interleaved rounds (the machine is shared and noisy: trust the ratios
 of medians, not absolute times). Also reports the recorder's memory per token event, per 100,000 tokens and per
 10,000 runs.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from common import (
@@ -25,16 +29,19 @@ from common import (
     stream_events,
     timed,
 )
+from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
 from nbcallbacks import NotebookHandler
-from nbcallbacks.demo import DemoChatModel
+from nbcallbacks.demo import DemoChatModel, tokenize
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 STEPS = 60
+REDACT = ["api_keys", "bearer", "emails"]
+USER_REDACT = [r"\b\d{3}-\d{2}-\d{4}\b", str.strip]
 
 
 def make_handlers() -> dict[str, Callable[[], list[Any]]]:
@@ -42,6 +49,7 @@ def make_handlers() -> dict[str, Callable[[], list[Any]]]:
         "no handler": list,
         "no-op handler": lambda: [NoOpHandler()],
         "NotebookHandler": lambda: [NotebookHandler()],
+        "NotebookHandler, redact on": lambda: [NotebookHandler(redact=REDACT)],
         "RunCollectorCallbackHandler": lambda: [RunCollectorCallbackHandler()],
     }
 
@@ -124,6 +132,64 @@ def measure(rounds: int) -> None:
     for workload in workloads:
         r = versus(workload, "NotebookHandler", "RunCollectorCallbackHandler")
         print(f"  {workload}, NotebookHandler / RunCollector: ×{r:.2f} (target < 1)")
+    redaction_ratios(per_event, list(workloads))
+
+
+def redaction_ratios(per_event: dict[tuple[str, str], list[float]], workloads: list[str]) -> None:
+    print("Redaction (built-in api_keys, bearer, emails), redact on / off:")
+    for workload in workloads:
+        on = statistics.median(per_event[workload, "NotebookHandler, redact on"])
+        off = statistics.median(per_event[workload, "NotebookHandler"])
+        print(f"  {workload}: ×{on / off:.2f} ({on - off:+.2f} µs per event)")
+    print()
+
+
+REDACT_CONFIGS: dict[str, Callable[[], NotebookHandler]] = {
+    "redact off": NotebookHandler,
+    "redact on (api_keys, bearer, emails)": lambda: NotebookHandler(redact=REDACT),
+    "redact on (a user regex and a callable)": lambda: NotebookHandler(redact=USER_REDACT),
+}
+
+
+def redaction_paths(rounds: int) -> None:
+    """The handler's own paths, no LangChain around them: what redaction adds per chunk and per start/end event."""
+    tokens = tokenize("Every step of this answer was streamed token by token through LangChain callbacks. " * 300)
+
+    def stream(name: str) -> float:
+        handler, run_id = REDACT_CONFIGS[name](), uuid.uuid4()
+        handler.on_chat_model_start({"name": "model"}, [[]], run_id=run_id)
+
+        def feed() -> None:
+            for token in tokens:
+                handler.on_llm_new_token(token, run_id=run_id)
+
+        seconds = timed(feed)
+        handler.on_llm_end(LLMResult(generations=[]), run_id=run_id)
+        return seconds / len(tokens) * 1e6
+
+    inputs = {"messages": [{"type": "human", "content": "What's the weather in Paris and London? Please be brief."}]}
+    metadata = {"langgraph_node": "agent", "langgraph_step": 2}
+    tags = ["seq:step:1", "graph:step:2"]
+    outputs = {"output": "Paris: 18°C, partly cloudy, wind 12 km/h."}
+    pairs = 2_000
+
+    def starts_and_ends(name: str) -> float:
+        handler = REDACT_CONFIGS[name]()
+
+        def run() -> None:
+            for _ in range(pairs):
+                run_id = uuid.uuid4()
+                handler.on_chain_start({"name": "step"}, inputs, run_id=run_id, tags=tags, metadata=metadata)
+                handler.on_chain_end(outputs, run_id=run_id)
+
+        return timed(run) / (2 * pairs) * 1e6
+
+    print(f"Handler token path alone ({len(tokens):,} word-sized chunks, median of {rounds} interleaved rounds):")
+    for name, values in interleaved(REDACT_CONFIGS, stream, rounds).items():
+        print(f"  {name:<42} {statistics.median(values):6.2f} µs per on_llm_new_token")
+    print(f"Handler start/end path alone ({pairs:,} start/end pairs with small payloads, tags and metadata):")
+    for name, values in interleaved(REDACT_CONFIGS, starts_and_ends, rounds).items():
+        print(f"  {name:<42} {statistics.median(values):6.2f} µs per event")
     print()
 
 
@@ -148,6 +214,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     measure(args.rounds)
+    redaction_paths(args.rounds)
     memory()
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "Sink",
     "__version__",
     "ametric",
+    "compare",
     "history",
     "metric",
     "trace",
@@ -46,5 +47,7 @@ def __getattr__(name: str) -> Any:
         return OpenTelemetrySink
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"nbcallbacks.{name}")
+    if name == "compare":  # nbcallbacks.compare(a, b), without importing pandas up front
+        return importlib.import_module("nbcallbacks.comparison").compare
     msg = f"module 'nbcallbacks' has no attribute {name!r}"
     raise AttributeError(msg)

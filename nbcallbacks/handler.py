@@ -10,11 +10,13 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any, cast
 
+from nbcallbacks.cost import Pricer
 from nbcallbacks.events import Limits
 from nbcallbacks.langchain.callbacks import CallbackIntake
 from nbcallbacks.langchain.context import ametric, metric, trace
 from nbcallbacks.notebook import in_notebook, on_cell_end
 from nbcallbacks.recorder import Recorder
+from nbcallbacks.redact import make_redactor
 
 if TYPE_CHECKING:
     import os
@@ -71,22 +73,35 @@ class NotebookHandler(CallbackIntake):
         sinks: where to send every event and run as well, off the recording thread (``JSONLSink``,
             ``SQLiteSink``, ``LoggingSink`` or any object with ``write(batch)``; see ``nbcallbacks.sinks``).
         clock: seconds since the epoch, for every recorded time (``time.time`` by default; tests set the time).
+        prices: your prices, ``{"model name": (usd_per_million_input, usd_per_million_output)}``, added to or
+            overriding `genai-prices` (``pip install "nbcallbacks[cost]"``) for ``cost_usd``; see
+            ``nbcallbacks.cost``.
+        redact: secrets to mask in everything kept: regular expressions, callables ``str -> str`` and built-in
+            pattern sets by name (``"api_keys"``, ``"bearer"``, ``"emails"``); see ``nbcallbacks.redact``.
         **limit_overrides: fields of ``Limits`` to override.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the handler's options, all keyword-only but limits
         self,
         limits: Limits | None = None,
         *,
         title: str | None = None,
         sinks: Sequence[Sink] | None = None,
         clock: Callable[[], float] | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
+        redact: Any = None,
         **limit_overrides: int,
     ) -> None:
         """Create a handler with its own recorder."""
         super().__init__()
         self.recorder = Recorder(_limits(limits, limit_overrides), clock=clock)
         self.limits = self.recorder.limits
+        self.pricer = Pricer(prices)
+        """Prices model runs when they are read (``cost_usd``): the DataFrames, the widget and the sinks."""
+        self.redactor = make_redactor(redact)
+        self.streams = {}
+        if self.redactor is not None:  # streamed chunks go through the run's stream redactor first
+            self.recorder.token = self.redacted_token  # type: ignore[method-assign]
         self.title = title
         self.root_start_hooks = []
         self._widget: TraceWidget | None = None
@@ -125,7 +140,7 @@ class NotebookHandler(CallbackIntake):
         if self._sink_writer is None:
             from nbcallbacks.sinks import SinkWriter  # noqa: PLC0415 - only when sinks are used
 
-            self._sink_writer = SinkWriter(self.recorder, title=self.title)
+            self._sink_writer = SinkWriter(self.recorder, title=self.title, pricing=self.pricer.run_cost)
             finalizer = weakref.finalize(self, self._sink_writer.close, 0.0)
             finalizer.atexit = False  # at exit the sinks module flushes every writer, waiting for it
         self._sink_writer.add(sink)
@@ -195,7 +210,7 @@ class NotebookHandler(CallbackIntake):
         """One row per run, in start order (see ``nbcallbacks.export.runs_dataframe``)."""
         from nbcallbacks.export import runs_dataframe  # noqa: PLC0415 - pandas only when asked for
 
-        return runs_dataframe(self.recorder)
+        return runs_dataframe(self.recorder, self.pricer.run_cost)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per callback event, in arrival order (see ``nbcallbacks.export.events_dataframe``)."""
@@ -217,7 +232,7 @@ class NotebookHandler(CallbackIntake):
         if self._widget is None or self._widget.comm is None:  # a closed widget can no longer be displayed
             from nbcallbacks.widget import TraceWidget  # noqa: PLC0415 - anywidget only when displayed
 
-            self._widget = TraceWidget(self.recorder, title=self.title)
+            self._widget = TraceWidget(self.recorder, title=self.title, pricing=self.pricer.run_cost)
         return self._widget
 
     # navui (issue 11): selection to pandas; the selection itself lives in TraceWidget.selected_run_ids.

@@ -462,6 +462,8 @@ def tokens(x: Any, *, title: str = "Model calls") -> go.Figure:
     rates = column("tokens_per_s", _number)
     ttfts = column("ttft_s", _number)
     durations = column("duration_s", _number)
+    costs = column("cost_usd", _number)
+    priced = "cost_usd" in frame.columns  # a runs DataFrame of this version: say "price unknown", never $0
     hover = [
         "<br>".join(
             part
@@ -470,10 +472,11 @@ def tokens(x: Any, *, title: str = "Model calls") -> go.Figure:
                 f"model: {model}" if model else "",
                 f"status: {status}" if status else "",
                 f"duration: {_seconds(duration)}",
+                (f"cost: ${cost:.6f}" if cost is not None else "cost: price unknown") if priced else "",
             )
             if part
         )
-        for label, model, status, duration in zip(labels, models, statuses, durations, strict=True)
+        for label, model, status, duration, cost in zip(labels, models, statuses, durations, costs, strict=True)
     ]
     outline = [{"color": ERROR_COLOR, "width": 2} if s == "error" else {"width": 0} for s in statuses]
     line = {

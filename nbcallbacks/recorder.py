@@ -208,6 +208,55 @@ class Recorder:
         if self._armed:
             self._notify()
 
+    # --- redaction support (NotebookHandler(redact=...)): streamed text held back, released at the run's end
+
+    def mark_first_token(self, run_id: Hashable, when: float) -> None:
+        """A chunk with text arrived at ``when``, but a redactor held its text back: it is still the first token."""
+        with self._lock:
+            self._drain()
+            run = self._runs.by_key.get(run_id)
+            if run is not None and run.first_token is None:
+                run.first_token = when
+
+    def release_held_text(self, run_id: Hashable, text: str, kind: int) -> None:
+        """Keep text a redactor held back from a run's stream, now that the run ends.
+
+        It is kept and logged like a streamed chunk (a token event with data ``{"held_back": True}``), so every
+        consumer reads it, but it is not counted as one: ``streamed_chunks`` stays the number of chunks received.
+        """
+        now = self.clock()
+        with self._lock:
+            self._drain()
+            run = self._runs.by_key.get(run_id)
+            if run is None or len(run.token_texts) >= self.limits.max_tokens_per_run:
+                return
+            run.token_texts.append(text)
+            run.token_kinds.append(kind)
+            thread = self._log.thread_index(_get_ident())
+            self._log.append(
+                now, run.order, thread, EVENT_CODE["llm_new_token"], len(run.token_texts) - 1, {"held_back": True}
+            )
+        if self._armed:
+            self._notify()
+
+    def rewrite_kept_text(self, run_id: Hashable, rewrite: Callable[[list[str], bytearray], list[str] | None]) -> None:
+        """Replace a run's kept chunk texts by ``rewrite(texts, kinds)`` (same count), unless it returns None.
+
+        ``rewrite`` runs outside the lock; nothing is replaced if chunks arrived meanwhile.
+        """
+        with self._lock:
+            self._drain()
+            run = self._runs.by_key.get(run_id)
+            if run is None or not run.token_texts:
+                return
+            texts, kinds = list(run.token_texts), bytearray(run.token_kinds)
+        replaced = rewrite(texts, kinds)
+        if replaced is None or len(replaced) != len(texts):
+            return
+        with self._lock:
+            if len(run.token_texts) == len(texts):
+                run.token_texts[:] = replaced
+
     def end_run(  # noqa: PLR0913 - an end event carries all of these
         self,
         run_id: Hashable,

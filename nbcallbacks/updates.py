@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from nbcallbacks.recorder import Recorder, Subscription
+    from nbcallbacks.tree import Pricing
 
 __all__ = [
     "DEFAULT_MAX_BACKLOG",
@@ -295,6 +296,7 @@ class UpdateHub:
         title: the handler's title, for a new session record.
         interval: seconds to wait after a wake-up before reading, gathering events into fewer, larger batches
             (0: read as soon as the reader runs; under one interpreter lock, a busy stream batches by itself).
+        pricing: prices model runs for the run records' ``cost_usd`` (see ``nbcallbacks.tree.Tree``).
     """
 
     def __init__(
@@ -304,6 +306,7 @@ class UpdateHub:
         session: Record | None = None,
         title: str | None = None,
         interval: float = 0.0,
+        pricing: Pricing | None = None,
     ) -> None:
         """Create the hub; nothing runs, and the recorder does not know it, until a consumer is opened."""
         self.recorder = recorder
@@ -315,7 +318,7 @@ class UpdateHub:
         self._channels: list[_Channel] = []
         self._wake = threading.Event()
         self._sub: Subscription | None = None
-        self._tree = Tree()
+        self._tree = Tree(pricing)
         """Every run read so far (its latest copy) and what the tree derives for it (read under ``_lock``)."""
         self._thread: threading.Thread | None = None
         self._reported = False
@@ -604,8 +607,12 @@ def hub_for(handler: _Owner) -> UpdateHub:
         if hub is None:
             writer = getattr(handler, "_sink_writer", None)
             session = getattr(writer, "session", None)
+            pricer = getattr(handler, "pricer", None)  # the handler's costs (nbcallbacks.cost), as its sinks get
             hub = UpdateHub(
-                handler.recorder, session=session if isinstance(session, dict) else None, title=handler.title
+                handler.recorder,
+                session=session if isinstance(session, dict) else None,
+                title=handler.title,
+                pricing=getattr(pricer, "run_cost", None),
             )
             _HUBS[handler] = hub
         return hub

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
     from nbcallbacks.events import Delta
     from nbcallbacks.recorder import Recorder, Subscription
+    from nbcallbacks.tree import Pricing
 
 __all__ = ["TraceWidget"]
 
@@ -115,10 +116,12 @@ class TraceWidget(anywidget.AnyWidget):
     def _default_uid(self) -> str:
         return uuid.uuid4().hex
 
-    def __init__(self, recorder: Recorder, title: str | None = None, **kwargs: Any) -> None:
-        """Subscribe to ``recorder`` and start the flusher thread."""
+    def __init__(
+        self, recorder: Recorder, title: str | None = None, pricing: Pricing | None = None, **kwargs: Any
+    ) -> None:
+        """Subscribe to ``recorder`` and start the flusher thread (``pricing``: see ``nbcallbacks.tree.Tree``)."""
         self._recorder = recorder
-        self._mirror = Mirror(clock=recorder.clock)
+        self._mirror = Mirror(pricing, clock=recorder.clock)
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -46,6 +46,14 @@ export function formatRate(perSecond: number | null | undefined): string {
   return `${perSecond.toFixed(1)}/s`;
 }
 
+/** US dollars, with the digits small amounts need: 0.000115 -> "$0.000115", 0.0421 -> "$0.0421", 3.5 -> "$3.50". */
+export function formatUsd(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) return DASH;
+  const a = Math.abs(usd);
+  const digits = a === 0 || a >= 1 ? 2 : a >= 0.01 ? 4 : 6;
+  return `${usd < 0 ? "-" : ""}$${a.toFixed(digits)}`;
+}
+
 /** "1 run" / "2 runs". */
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${formatCount(n)} ${n === 1 ? word : many}`;

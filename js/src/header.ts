@@ -1,14 +1,14 @@
 /** The header: title, live indicator, totals, handler errors and dropped-data notes. */
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
-import { formatCount, formatDuration, plural } from "./format";
+import { formatCount, formatDuration, formatUsd, plural } from "./format";
 import { wallTime } from "./metrics";
 
 export class Header {
   readonly el: HTMLElement;
   private readonly live: HTMLElement;
   private readonly titleEl: HTMLElement;
-  private readonly stats: Record<"runs" | "errors" | "tokens" | "wall", HTMLElement>;
+  private readonly stats: Record<"runs" | "errors" | "tokens" | "cost" | "wall", HTMLElement>;
   private readonly errors: HTMLDetailsElement;
   private readonly errorsSummary: HTMLElement;
   private readonly errorsList: HTMLElement;
@@ -36,7 +36,14 @@ export class Header {
     errors.type = "button";
     errors.title = "Show only failed and interrupted runs (with their ancestors)";
     errors.addEventListener("click", () => this.ctx.showErrors());
-    this.stats = { runs: stat("runs"), errors: stat("errors", errors), tokens: stat("tokens"), wall: stat("wall") };
+    this.stats = {
+      runs: stat("runs"),
+      errors: stat("errors", errors),
+      tokens: stat("tokens"),
+      cost: stat("cost"),
+      wall: stat("wall"),
+    };
+    this.stats.cost.hidden = true;
     this.errors = h("details", "nbc-handler-errors");
     this.errorsSummary = h("summary", "nbc-badge nbc-badge-warn");
     this.errorsList = h("ol", "nbc-handler-error-list");
@@ -49,6 +56,29 @@ export class Header {
 
   setTitle(title: string): void {
     setText(this.titleEl, title || "LangChain trace");
+  }
+
+  /** Known model-call costs, or "price unknown" (never $0) with how to get prices; hidden without model calls. */
+  private paintCost(): void {
+    const { store } = this.ctx;
+    const cost = store.totals.cost_usd;
+    let models = 0;
+    let unpriced = 0;
+    for (const run of store.runs.values()) {
+      if (run.run_type !== "chat_model" && run.run_type !== "llm") continue;
+      models++;
+      if (run.cost_usd === null && run.status !== "running") unpriced++;
+    }
+    const el = this.stats.cost;
+    el.hidden = models === 0;
+    const howTo = 'prices come from genai-prices (pip install "nbcallbacks[cost]") or NotebookHandler(prices={...})';
+    if (cost !== null && cost !== undefined) {
+      setText(el, unpriced > 0 ? `≥ ${formatUsd(cost)}` : formatUsd(cost));
+      setAttr(el, "title", unpriced > 0 ? `known model-call costs; ${plural(unpriced, "model call")} without a price: ${howTo}` : "cost of the model calls (USD)");
+    } else {
+      setText(el, "price unknown");
+      setAttr(el, "title", `no known price for these models: ${howTo}`);
+    }
   }
 
   paint(now: number): void {
@@ -69,6 +99,7 @@ export class Header {
       setText(this.stats.tokens, plural(t.tokens, "streamed chunk"));
       setAttr(this.stats.tokens, "title", "streamed chunks received (no token usage reported yet)");
     }
+    this.paintCost();
     setText(this.stats.wall, formatDuration(wallTime(store.runs.values(), now)));
     setAttr(this.stats.wall, "title", "wall time: first start to last end");
 

@@ -13,6 +13,10 @@ export interface TimingRow {
   tokensIn: number | null;
   tokensOut: number | null;
   rate: number | null;
+  /** USD of the run and its descendants (`cost_usd_total`); null when none is known. */
+  cost: number | null;
+  /** A finished model call whose price is unknown (shown as such, never as $0). */
+  costUnknown: boolean;
   order: number;
 }
 
@@ -30,6 +34,9 @@ export function timingRow(run: RunWire, origin: number): TimingRow {
     tokensIn: run.input_tokens,
     tokensOut: run.output_tokens ?? (run.streamed_chunks > 0 ? run.streamed_chunks : null),
     rate: tokensPerSecond(run),
+    cost: run.cost_usd_total,
+    costUnknown:
+      (run.run_type === "chat_model" || run.run_type === "llm") && run.cost_usd === null && run.status !== "running",
     order: run.order,
   };
 }

@@ -2,7 +2,7 @@
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
 import { originOf } from "./metrics";
-import { formatCount, formatDuration, formatRate, formatSeconds } from "./format";
+import { formatCount, formatDuration, formatRate, formatSeconds, formatUsd } from "./format";
 import type { Change } from "./store";
 import {
   type GroupBy,
@@ -37,6 +37,13 @@ const RUN_COLUMNS: Array<Column<TimingRow>> = [
   { key: "tokensIn", label: "Tok in", numeric: true, format: (r) => formatCount(r.tokensIn) },
   { key: "tokensOut", label: "Tok out", numeric: true, format: (r) => formatCount(r.tokensOut) },
   { key: "rate", label: "Tok/s", title: "output tokens (or streamed chunks) per second", numeric: true, format: (r) => formatRate(r.rate) },
+  {
+    key: "cost",
+    label: "Cost",
+    title: "USD of the run and its descendants (model calls priced by genai-prices or NotebookHandler(prices=...))",
+    numeric: true,
+    format: (r) => (r.costUnknown ? "unknown" : formatUsd(r.cost)),
+  },
 ];
 
 const GROUP_COLUMNS: Array<Column<GroupRow>> = [

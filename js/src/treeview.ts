@@ -8,7 +8,7 @@
 import type { ViewContext } from "./context";
 import { h, runTypeGlyph, setAttr, setHighlighted, setText, untrusted } from "./dom";
 import { isErrorRun } from "./filter";
-import { formatCount, formatDuration, formatSeconds } from "./format";
+import { formatCount, formatDuration, formatSeconds, formatUsd } from "./format";
 import { duration, tokenTotal, ttft } from "./metrics";
 import type { RunWire } from "./protocol";
 import { displayStatus, highlightRanges } from "./query";
@@ -300,6 +300,8 @@ export class TreeView {
     setText(dur, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
     const total = tokenTotal(run);
     setText(tok, total === null ? "" : `${formatCount(total)} tok`);
+    const cost = costText(run);
+    setAttr(tok, "title", cost || null);
     this.paintBar(wf, run, st, total);
   }
 
@@ -325,6 +327,8 @@ export class TreeView {
     const t = ttft(run);
     if (t !== null) lines.push(`TTFT ${formatDuration(t)}`);
     if (total !== null) lines.push(`${formatCount(total)} tokens`);
+    const cost = costText(run);
+    if (cost) lines.push(cost);
     if (st === "error" || st === "interrupted") lines.push(st);
     const title = lines.join(" · ");
     if (wf.title !== title) wf.title = title;
@@ -446,4 +450,11 @@ export class TreeView {
     this.list.markAllDirty();
     this.list.render();
   }
+}
+
+/** "cost $0.000115" (the run and its descendants), "price unknown" for a finished model call without one, or "". */
+function costText(run: RunWire): string {
+  if (run.cost_usd_total !== null) return `cost ${formatUsd(run.cost_usd_total)}`;
+  const model = run.run_type === "chat_model" || run.run_type === "llm";
+  return model && run.status !== "running" ? "price unknown" : "";
 }

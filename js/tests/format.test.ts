@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCount, formatDuration, formatRate, formatSeconds, plural } from "../src/format";
+import { formatCount, formatDuration, formatRate, formatSeconds, formatUsd, plural } from "../src/format";
 import { duration, originOf, tokensPerSecond, ttft, wallTime } from "../src/metrics";
 
 describe("formatCount", () => {
@@ -58,5 +58,15 @@ describe("run metrics", () => {
     expect(wallTime([], 5)).toBeNull();
     expect(originOf(runs)).toBe(10);
     expect(originOf([])).toBe(0);
+  });
+});
+
+describe("formatUsd", () => {
+  it("keeps the digits small amounts need", () => {
+    expect(formatUsd(0.000115)).toBe("$0.000115");
+    expect(formatUsd(0.0421)).toBe("$0.0421");
+    expect(formatUsd(3.5)).toBe("$3.50");
+    expect(formatUsd(0)).toBe("$0.00");
+    expect(formatUsd(null)).toBe("–");
   });
 });

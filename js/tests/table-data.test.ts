@@ -14,6 +14,8 @@ const row = (id: string, order: number, name: string, d: number | null): TimingR
   tokensIn: null,
   tokensOut: null,
   rate: null,
+  cost: null,
+  costUnknown: false,
   order,
 });
 
@@ -26,6 +28,16 @@ describe("timingRow", () => {
     expect(r.tokensOut).toBe(8);
     expect(r.tokensIn).toBe(3);
     expect(r.rate).toBe(4);
+  });
+});
+
+describe("timingRow cost", () => {
+  it("is the run's cost with its descendants, and unknown only for a finished model call without a price", () => {
+    expect(timingRow(runWire({ run_type: "chain", cost_usd_total: 0.25 }), 0).cost).toBe(0.25);
+    const unpriced = timingRow(runWire({ run_type: "chat_model", status: "ok", cost_usd: null }), 0);
+    expect([unpriced.cost, unpriced.costUnknown]).toEqual([null, true]);
+    expect(timingRow(runWire({ run_type: "chat_model", status: "running", cost_usd: null }), 0).costUnknown).toBe(false);
+    expect(timingRow(runWire({ run_type: "tool", cost_usd: null }), 0).costUnknown).toBe(false);
   });
 });
 

@@ -176,3 +176,56 @@ describe("timing table keyboard", () => {
     expect(q(el!, '.nbc-trow[data-run-id="a"]').getAttribute("aria-selected")).toBe("true");
   });
 });
+
+describe("header cost", () => {
+  const stat = (el: HTMLElement) => q(el, '.nbc-stat[data-stat="cost"]');
+
+  it("is hidden without model calls", async () => {
+    const [el] = await mount(new FakeModel(snapshot(1, [wire("c", 0)])));
+    await frame();
+    expect(stat(el!).hidden).toBe(true);
+  });
+
+  it("shows the known cost, and a lower bound when some model calls have no price", async () => {
+    const snap = snapshot(1, [wire("m", 0, { run_type: "chat_model", cost_usd: 0.000115, cost_usd_total: 0.000115 })]);
+    snap.totals = { ...snap.totals, cost_usd: 0.000115 };
+    const model = new FakeModel(snap);
+    const [el] = await mount(model);
+    await frame();
+    expect(stat(el!).hidden).toBe(false);
+    expect(stat(el!).textContent).toBe("$0.000115");
+    model.delta({ base: 1, seq: 2, runs: [wire("n", 1, { run_type: "llm" })], totals: { ...snap.totals } });
+    await frame();
+    expect(stat(el!).textContent).toBe("≥ $0.000115");
+    expect(stat(el!).title).toContain("1 model call without a price");
+  });
+
+  it("says price unknown, never $0, and how to get prices", async () => {
+    const [el] = await mount(new FakeModel(snapshot(1, [wire("m", 0, { run_type: "chat_model" })])));
+    await frame();
+    expect(stat(el!).textContent).toBe("price unknown");
+    expect(stat(el!).title).toContain('pip install "nbcallbacks[cost]"');
+  });
+});
+
+describe("cost in the timing table and the tree", () => {
+  it("shows the cost column and the tree row's cost, or that the price is unknown", async () => {
+    const snap = snapshot(1, [
+      wire("c", 0, { run_type: "chain", cost_usd_total: 0.5 }),
+      wire("m", 1, { run_type: "chat_model", parent_run_id: "c", depth: 1, cost_usd: 0.5, cost_usd_total: 0.5 }),
+      wire("u", 2, { run_type: "llm", parent_run_id: "c", depth: 1 }),
+    ]);
+    const [el] = await mount(new FakeModel(snap));
+    q(el!, '.nbc-tab[data-tab="timing"]').click();
+    await frame();
+    const cost = (id: string) => q(el!, `.nbc-trow[data-run-id="${id}"] [data-col="cost"]`).textContent;
+    expect(cost("c")).toBe("$0.5000");
+    expect(cost("m")).toBe("$0.5000");
+    expect(cost("u")).toBe("unknown");
+    q(el!, '.nbc-tab[data-tab="tree"]').click();
+    await frame();
+    const wf = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"]`).querySelector<HTMLElement>("[title*='cost'], [title*='price']");
+    expect(wf("m")?.title).toContain("cost $0.5000");
+    expect(wf("u")?.title).toContain("price unknown");
+  });
+});

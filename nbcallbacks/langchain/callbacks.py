@@ -32,7 +32,7 @@ from nbcallbacks.payload import describe_error, preview
 from nbcallbacks.text import clean, safe_str
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Hashable, Sequence
     from uuid import UUID
 
     from langchain_core.agents import AgentAction, AgentFinish
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from nbcallbacks.events import Limits
     from nbcallbacks.recorder import Recorder
+    from nbcallbacks.redact import Redactor, StreamRedactor
 
 __all__ = ["CallbackIntake"]
 
@@ -86,6 +87,10 @@ class CallbackIntake(BaseCallbackHandler):
     root_start_hooks: list[Callable[[str], None]]
     """Called on the chain's thread when a root run (no parent) starts, with its run id (e.g. to capture an
     ambient OpenTelemetry context). Each must be tiny and must not raise (a failure is counted)."""
+    redactor: Redactor | None = None
+    """Masks secrets in every string kept (``NotebookHandler(redact=...)``); None: nothing to do, at no cost."""
+    streams: dict[Hashable, StreamRedactor]
+    """Per streaming model run, its stream redactor (only with a redactor)."""
 
     def _root_started(self, run_id: str) -> None:
         for hook in self.root_start_hooks:
@@ -95,7 +100,9 @@ class CallbackIntake(BaseCallbackHandler):
                 self.failed("root start hook", exc)
 
     def _preview(self, obj: Any) -> Any:
-        return preview(obj, self.limits)
+        if self.redactor is None:
+            return preview(obj, self.limits)
+        return self.redactor.redact_preview(preview(obj, self.limits))
 
     def failed(self, where: str, exc: BaseException) -> None:
         """Count and keep a failure of the handler's own code (shown in the widget)."""
@@ -127,7 +134,7 @@ class CallbackIntake(BaseCallbackHandler):
             event=event,
             name=name,
             run_type=run_type,
-            tags=[safe_str(tag) for tag in tags] if tags else None,
+            tags=[self._redacted(safe_str(tag)) for tag in tags] if tags else None,
             metadata=self._preview(metadata) if metadata else None,
             inputs=snapshot,
             data=snapshot,
@@ -274,6 +281,35 @@ class CallbackIntake(BaseCallbackHandler):
             if isinstance(delta, dict):
                 self._block_token([delta], run_id, parent_run_id)
 
+    # --- redaction (NotebookHandler(redact=...)): only reached when a redactor is set
+
+    def _redacted(self, text: str) -> str:
+        return text if self.redactor is None else self.redactor.redact_text(text)
+
+    def redacted_token(self, run_id: Hashable, parent_run_id: Hashable | None, text: str, kind: int) -> None:
+        """``Recorder.token`` through the run's stream redactor: what it releases now (a split secret never is).
+
+        The handler puts this in place of its recorder's ``token`` when redacting. A chunk whose text is held
+        back still counts as the run's first token.
+        """
+        stream = self.streams.get(run_id)
+        if stream is None:
+            stream = self.streams[run_id] = cast("Redactor", self.redactor).stream()
+        first = bool(text) and not stream.spoke
+        now = self.recorder.clock() if first else 0.0
+        type(self.recorder).token(self.recorder, run_id, parent_run_id, stream.feed(text, kind), kind)
+        if first:
+            stream.spoke = True
+            self.recorder.mark_first_token(run_id, now)
+
+    def _end_stream(self, run_id: Hashable) -> None:
+        """At a model run's end: keep what its stream redactor held back, then check the whole kept text."""
+        stream = self.streams.pop(run_id, None)
+        if stream is not None:
+            for kind, text in stream.finish():
+                self.recorder.release_held_text(run_id, text, kind)
+        self.recorder.rewrite_kept_text(run_id, cast("Redactor", self.redactor).redact_chunks)
+
     # --- ends
 
     def _end(  # noqa: PLR0913, PLR0917 - the facts every end carries
@@ -319,6 +355,8 @@ class CallbackIntake(BaseCallbackHandler):
     ) -> None:
         """Record a model call's end with its token usage (``usage_metadata``, never summed from chunks)."""
         reported, model = usage(response)
+        if self.redactor is not None:
+            self._end_stream(run_id)
         snapshot = self._preview(generations_preview(response))
         self.recorder.end_run(
             run_id,
@@ -368,6 +406,10 @@ class CallbackIntake(BaseCallbackHandler):
         inputs: Any = None,
     ) -> None:
         message, error_type, traceback = describe_error(error, self.limits)
+        if self.redactor is not None:
+            message = self.redactor.redact_text(message)
+            traceback = None if traceback is None else self.redactor.redact_text(traceback)
+            self._end_stream(run_id)
         interrupted = is_interrupt(error)
         data: dict[str, Any] = {"error": message, "error_type": error_type}
         self.recorder.error_run(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.recorder import Recorder, Subscription
+    from nbcallbacks.tree import Pricing
 
 logger = logging.getLogger("nbcallbacks.sinks")  # the name it has always had: logging setups refer to it
 logger.addHandler(logging.NullHandler())
@@ -267,6 +268,7 @@ class SinkWriter:
     Args:
         recorder: what to read.
         title: the handler's title, kept in the session record.
+        pricing: prices model runs for the run records' ``cost_usd`` (see ``nbcallbacks.tree.Tree``).
         interval: seconds without a new event after which the reader reads (events gather into batches).
         max_delay: seconds after a change at which the reader reads even if recording goes on.
         max_backlog: events one sink may have waiting before new batches are dropped for it.
@@ -279,6 +281,7 @@ class SinkWriter:
         recorder: Recorder,
         *,
         title: str | None = None,
+        pricing: Pricing | None = None,
         interval: float = 0.1,
         max_delay: float = 1.0,
         max_backlog: int = 200_000,
@@ -304,7 +307,7 @@ class SinkWriter:
         self._stopping = False
         self._sub: Subscription | None = None
         self._reader: threading.Thread | None = None
-        self._tree = Tree()
+        self._tree = Tree(pricing)
         """Every run read so far (its latest copy) and what the tree derives for it; read under ``_lock``."""
         self.lost_events = 0
         _LIVE_WRITERS.add(self)
