@@ -93,12 +93,13 @@ def trace_snapshot(source: Any) -> dict[str, Any]:
     if isinstance(source, dict):
         return source
     recorder: Recorder = getattr(source, "recorder", source)
+    pricer = getattr(source, "pricer", None)  # a handler prices its model runs, as its widget does
     sub = recorder.subscribe(None)
     try:
         delta = sub.read(rows=False)
     finally:
         sub.close()
-    mirror = Mirror(clock=recorder.clock)  # as TraceWidget builds its own
+    mirror = Mirror(getattr(pricer, "run_cost", None), clock=recorder.clock)  # as TraceWidget builds its own
     mirror.apply(delta, handler_error_count=recorder.handler_error_count, dropped_events=recorder.dropped_events)
     return mirror.snapshot()
 
