@@ -44,14 +44,41 @@ REDACT = ["api_keys", "bearer", "emails"]
 USER_REDACT = [r"\b\d{3}-\d{2}-\d{4}\b", str.strip]
 
 
+BEFORE: dict[str, Any] = {}
+"""With ``--before DIR``: the ``NotebookHandler`` class of another checkout, measured in the same rounds."""
+
+
+def load_before(package_dir: str) -> type:
+    """Import another checkout's ``nbcallbacks`` package under the name ``nbcallbacks_before`` (a renamed copy)."""
+    import importlib  # noqa: PLC0415 - only with --before
+    import re  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    target = Path(tempfile.mkdtemp()) / "nbcallbacks_before"
+    shutil.copytree(package_dir, target, ignore=shutil.ignore_patterns("__pycache__", "static"))
+    for path in target.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"\bnbcallbacks(?=[.\s])", "nbcallbacks_before", text), encoding="utf-8")
+    sys.path.insert(0, str(target.parent))
+    handler: type = importlib.import_module("nbcallbacks_before").NotebookHandler
+    return handler
+
+
 def make_handlers() -> dict[str, Callable[[], list[Any]]]:
-    return {
+    handlers: dict[str, Callable[[], list[Any]]] = {
         "no handler": list,
         "no-op handler": lambda: [NoOpHandler()],
         "NotebookHandler": lambda: [NotebookHandler()],
         "NotebookHandler, redact on": lambda: [NotebookHandler(redact=REDACT)],
         "RunCollectorCallbackHandler": lambda: [RunCollectorCallbackHandler()],
     }
+    if "handler" in BEFORE:
+        before = BEFORE["handler"]
+        handlers["NotebookHandler (before)"] = lambda: [before()]
+    return handlers
 
 
 def stream_workload() -> tuple[Callable[[list[Any]], None], int]:
@@ -132,7 +159,17 @@ def measure(rounds: int) -> None:
     for workload in workloads:
         r = versus(workload, "NotebookHandler", "RunCollectorCallbackHandler")
         print(f"  {workload}, NotebookHandler / RunCollector: ×{r:.2f} (target < 1)")
+    if "handler" in BEFORE:
+        before_after(per_event, list(workloads))
     redaction_ratios(per_event, list(workloads))
+
+
+def before_after(per_event: dict[tuple[str, str], list[float]], workloads: list[str]) -> None:
+    print("Before / after (--before), both beside the no-op handler in the same rounds:")
+    for workload in workloads:
+        before = ratio(per_event[workload, "NotebookHandler (before)"], per_event[workload, "no-op handler"])
+        after = ratio(per_event[workload, "NotebookHandler"], per_event[workload, "no-op handler"])
+        print(f"  {workload}: before ×{before:.3f}, now ×{after:.3f} of the no-op handler")
 
 
 def redaction_ratios(per_event: dict[tuple[str, str], list[float]], workloads: list[str]) -> None:
@@ -212,7 +249,15 @@ def memory() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="the nbcallbacks package folder of another checkout (e.g. a git worktree of an older commit): its "
+        "NotebookHandler is measured in the same interleaved rounds, as 'NotebookHandler (before)'",
+    )
     args = parser.parse_args()
+    if args.before:
+        BEFORE["handler"] = load_before(args.before)
     measure(args.rounds)
     redaction_paths(args.rounds)
     memory()

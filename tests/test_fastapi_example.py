@@ -207,7 +207,9 @@ def test_concurrent_requests_each_get_only_their_own_run():
 
 def test_a_stalled_client_slows_nobody_and_is_told_what_it_missed():
     long_answer = DemoChatModel(responses=["word " * 6_000], token_delay=0)
-    app = example.create_app(agent(long_answer), max_backlog=1_000)
+    # The stalled run streams 6,000 words into a 3,000-record backlog: it overflows; a client that reads never does,
+    # even when its event loop lags behind a stream at full speed on a busy machine.
+    app = example.create_app(agent(long_answer), max_backlog=3_000)
     h = app.state.handler
     with (
         serve(app) as address,
