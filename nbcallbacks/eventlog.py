@@ -12,7 +12,7 @@ import threading
 from array import array
 from typing import TYPE_CHECKING, Any, Final
 
-from nbcallbacks.events import EVENT_NAMES, TOKEN_EVENT_CODE, TOKEN_KINDS, EventRow
+from nbcallbacks.events import EVENT_CODE, EVENT_NAMES, TOKEN_EVENT_CODE, TOKEN_KINDS, EventRow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -143,6 +143,35 @@ class EventLog:
         self.data = {seq: value for seq, value in self.data.items() if seq >= self.base_seq}
         if self.unknown_runs:
             self.unknown_runs = {seq: ids for seq, ids in self.unknown_runs.items() if seq >= self.base_seq}
+
+    def restore(self, rows: Sequence[EventRow], runs: dict[str, RunRecord]) -> int:
+        """Append saved event rows to an empty log, rebuilding the kept text of ``runs`` (by id) from token rows.
+
+        Numbering starts at the first row's ``seq``. Returns how many rows were skipped because this version does
+        not know their event name (a newer version wrote them).
+        """
+        self.base_seq = rows[0].seq if rows else 0
+        skipped = 0
+        for row in rows:
+            code = EVENT_CODE.get(row.event)
+            if code is None:
+                skipped += 1
+                continue
+            thread = self.thread_names.index(row.thread) if row.thread in self.thread_names else -1
+            if thread < 0:
+                thread = self.thread_slot(row.thread)
+            run = runs.get(row.run_id) if row.run_type else None
+            if run is None:
+                seq = self.append(row.time, NO_RUN, thread, code, NO_TOKEN, row.data)
+                self.unknown_runs[seq] = (row.run_id, row.parent_run_id)
+                continue
+            token_index = NO_TOKEN
+            if row.token is not None:
+                token_index = len(run.token_texts)
+                run.token_texts.append(row.token)
+                run.token_kinds.append(TOKEN_KINDS.index(row.token_kind or "text"))
+            self.append(row.time, run.order, thread, code, token_index, row.data)
+        return skipped
 
     def touched(self, start: int, stop: int) -> tuple[set[int], set[int]]:
         """Run indices of entries ``start:stop``: those touched by tokens, and those touched by anything else."""

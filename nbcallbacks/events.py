@@ -6,6 +6,7 @@ and their names everywhere else are defined by the field table in ``nbcallbacks.
 
 from __future__ import annotations
 
+import traceback as traceback_module
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple
@@ -213,6 +214,22 @@ class HandlerError:
     where: str
     error: str
     traceback: str
+
+    @classmethod
+    def of(cls, where: str, exc: BaseException, time: float) -> HandlerError:
+        """The record of ``exc``, bounded and encodable (shown in the widget); never raises."""
+        try:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            trace = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
+            # Lone surrogates would make the widget's messages unencodable.
+            return cls(
+                time=time,
+                where=where,
+                error=error.encode("utf-8", "backslashreplace").decode("utf-8"),
+                traceback=trace.encode("utf-8", "backslashreplace").decode("utf-8"),
+            )
+        except Exception:  # noqa: BLE001 - an exception whose str() raises must not escape either
+            return cls(time=time, where=where, error=type(exc).__name__, traceback="")
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from nbcallbacks.cost import Pricer
 from nbcallbacks.events import Limits
 from nbcallbacks.langchain.callbacks import CallbackIntake
 from nbcallbacks.langchain.context import ametric, metric, trace
+from nbcallbacks.langchain.redaction import RedactedStreams
 from nbcallbacks.notebook import in_notebook, on_cell_end
 from nbcallbacks.recorder import Recorder
 from nbcallbacks.redact import make_redactor
@@ -99,9 +100,8 @@ class NotebookHandler(CallbackIntake):
         self.pricer = Pricer(prices)
         """Prices model runs when they are read (``cost_usd``): the DataFrames, the widget and the sinks."""
         self.redactor = make_redactor(redact)
-        self.streams = {}
         if self.redactor is not None:  # streamed chunks go through the run's stream redactor first
-            self.recorder.token = self.redacted_token  # type: ignore[method-assign]
+            self.streams = RedactedStreams(self.recorder, self.redactor)
         self.title = title
         self.root_start_hooks = []
         self._widget: TraceWidget | None = None

@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import traceback as traceback_module
 from typing import TYPE_CHECKING, Any
 
-from nbcallbacks.eventlog import NO_RUN, NO_TOKEN, EventLog
-from nbcallbacks.events import EVENT_CODE, TOKEN_KINDS, Delta, HandlerError, Limits, Usage
+from nbcallbacks.eventlog import NO_RUN, EventLog
+from nbcallbacks.events import EVENT_CODE, Delta, HandlerError, Limits, Usage
 from nbcallbacks.runtable import RunTable, copy_run, merge_pieces
+from nbcallbacks.subscription import Subscription
 from nbcallbacks.tokenqueue import TokenQueue
 
 if TYPE_CHECKING:
@@ -37,47 +37,8 @@ interpreter lock by a fast stream, or none at all) and offers the backlog to sub
 _USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
 _get_ident = threading.get_ident
 _METRIC_CODE = EVENT_CODE["metric"]
+_TOKEN_CODE = EVENT_CODE["llm_new_token"]
 _ABANDONED_CODE = EVENT_CODE["run_abandoned"]
-
-
-class Subscription:
-    """A consumer's place in a recorder: its cursor and its wake-up callback.
-
-    The callback runs at most once between two reads (it is re-armed by ``read``), on whatever thread recorded
-    the change, outside the recorder's lock. Keep it tiny (set a ``threading.Event``); a callback that raises is
-    counted as a handler error and never reaches the user's chain.
-
-    ``on_backlog``, when given, is called on the streaming thread itself when tokens pile up unread (a stream
-    fast enough to starve reader threads of the interpreter lock): a consumer that must keep up at any token rate
-    (the widget) may read there, briefly, instead of waiting for its thread.
-    """
-
-    __slots__ = ("_recorder", "armed", "callback", "cursor", "error_cursor", "on_backlog", "token_sent")
-
-    def __init__(
-        self,
-        recorder: Recorder,
-        callback: Callable[[], None] | None,
-        cursor: int,
-        on_backlog: Callable[[], None] | None = None,
-    ) -> None:
-        """Create a subscription; use ``Recorder.subscribe``."""
-        self._recorder = recorder
-        self.callback = callback
-        self.on_backlog = on_backlog
-        self.cursor = cursor
-        self.error_cursor = 0
-        self.token_sent: dict[int, int] = {}
-        """Per run order index, how many kept chunks this consumer has read."""
-        self.armed = True
-
-    def read(self, *, rows: bool = True) -> Delta:
-        """Everything that changed since the last read, and re-arm the callback (``rows``: see ``read_delta``)."""
-        return self._recorder.read_delta(self, rows=rows)
-
-    def close(self) -> None:
-        """Stop being notified."""
-        self._recorder.unsubscribe(self)
 
 
 class Recorder:
@@ -230,12 +191,9 @@ class Recorder:
             run = self._runs.by_key.get(run_id)
             if run is None or len(run.token_texts) >= self.limits.max_tokens_per_run:
                 return
-            run.token_texts.append(text)
-            run.token_kinds.append(kind)
+            index = self._runs.keep_text(run, text, kind)
             thread = self._log.thread_index(_get_ident())
-            self._log.append(
-                now, run.order, thread, EVENT_CODE["llm_new_token"], len(run.token_texts) - 1, {"held_back": True}
-            )
+            self._log.append(now, run.order, thread, _TOKEN_CODE, index, {"held_back": True})
         if self._armed:
             self._notify()
 
@@ -383,16 +341,10 @@ class Recorder:
         With ``notify=False`` subscribers are not woken for it (they see it with their next read).
         """
         try:
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            trace = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
-            entry = HandlerError(  # shown in the widget: lone surrogates would make its messages unencodable
-                time=self.clock(),
-                where=where,
-                error=error.encode("utf-8", "backslashreplace").decode("utf-8"),
-                traceback=trace.encode("utf-8", "backslashreplace").decode("utf-8"),
-            )
-        except Exception:  # noqa: BLE001 - an exception whose str() raises must not escape either
-            entry = HandlerError(time=time.time(), where=where, error=type(exc).__name__, traceback="")
+            now = self.clock()
+        except Exception:  # noqa: BLE001 - a clock that fails must not lose the error
+            now = time.time()
+        entry = HandlerError.of(where, exc, now)
         with self._lock:
             self.handler_error_count += 1
             if len(self._handler_errors) < _MAX_HANDLER_ERRORS_KEPT:
@@ -584,28 +536,7 @@ class Recorder:
             if len(self._runs) or len(log):
                 msg = "restore() needs an empty recorder"
                 raise ValueError(msg)
-            by_id = self._runs.restore(runs)
-            log.base_seq = events[0].seq if events else 0
-            thread_slots: dict[str, int] = {}
-            skipped = 0
-            for row in events:
-                code = EVENT_CODE.get(row.event)
-                if code is None:
-                    skipped += 1
-                    continue
-                run = by_id.get(row.run_id) if row.run_type else None
-                token_index = NO_TOKEN
-                if row.thread not in thread_slots:
-                    thread_slots[row.thread] = log.thread_slot(row.thread)
-                if run is None:
-                    seq = log.append(row.time, NO_RUN, thread_slots[row.thread], code, NO_TOKEN, row.data)
-                    log.unknown_runs[seq] = (row.run_id, row.parent_run_id)
-                    continue
-                if row.token is not None:
-                    token_index = len(run.token_texts)
-                    run.token_texts.append(row.token)
-                    run.token_kinds.append(TOKEN_KINDS.index(row.token_kind or "text"))
-                log.append(row.time, run.order, thread_slots[row.thread], code, token_index, row.data)
+            skipped = log.restore(events, self._runs.restore(runs))
             log.first_time = first_time if first_time is not None else (events[0].time if events else None)
         if self._armed:
             self._notify()

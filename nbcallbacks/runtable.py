@@ -81,6 +81,12 @@ class RunTable:
         code = TOKEN_KINDS.index(kind)
         return "".join(t for t, k in zip(run.token_texts, run.token_kinds, strict=True) if k == code)
 
+    def keep_text(self, run: RunRecord, text: str, kind: int) -> int:
+        """Keep one more piece of a run's streamed text; returns its index in ``token_texts``."""
+        run.token_texts.append(text)
+        run.token_kinds.append(kind)
+        return len(run.token_texts) - 1
+
     def restore(self, runs: list[RunRecord]) -> dict[str, RunRecord]:
         """Add saved runs in start order (renumbered, kept text emptied); returns them by id."""
         by_id: dict[str, RunRecord] = {}

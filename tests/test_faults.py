@@ -285,7 +285,7 @@ def test_a_failure_inside_the_handler_loses_that_event_only(handler, caplog, mon
     h = handler
     widget = h.widget
     wire = Wire(widget)
-    real_preview = nbcallbacks.langchain.callbacks.preview
+    real_preview = nbcallbacks.langchain.base.preview
     poisoned: list[Any] = []
 
     def preview(obj: Any, limits: Any) -> Any:
@@ -294,7 +294,7 @@ def test_a_failure_inside_the_handler_loses_that_event_only(handler, caplog, mon
             raise ValueError("preview broke on \ud800 input")  # a lone surrogate in the message, too
         return real_preview(obj, limits)
 
-    monkeypatch.setattr(nbcallbacks.langchain.callbacks, "preview", preview)
+    monkeypatch.setattr(nbcallbacks.langchain.base, "preview", preview)
     collector = RunCollectorCallbackHandler()
     answer = long_chain({"poison": True}).invoke("start", config={"callbacks": [h, collector]})
     widget.flush()
@@ -329,7 +329,7 @@ def test_a_handler_whose_previews_all_fail_still_counts_every_token(handler, mon
     def preview(obj: Any, limits: Any) -> Any:
         raise MemoryError("no memory for previews")
 
-    monkeypatch.setattr(nbcallbacks.langchain.callbacks, "preview", preview)
+    monkeypatch.setattr(nbcallbacks.langchain.base, "preview", preview)
     answer = "".join(long_chain().stream("what?", config={"callbacks": [h]}))
     assert answer == ANSWER
     model = next(run for run in h.recorder.runs() if run.streamed_chunks)

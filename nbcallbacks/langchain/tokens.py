@@ -1,0 +1,78 @@
+"""Streamed tokens (the hot path): answer text, reasoning and tool-call arguments, kept apart.
+
+A plain text token costs one lock-free append in the recorder; content blocks, tool-call chunks and the v2
+streaming protocol's deltas are decoded first (``nbcallbacks.langchain.decode``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nbcallbacks.langchain.base import IntakeBase, never_raises
+from nbcallbacks.langchain.decode import TEXT, block_tokens, empty_token
+from nbcallbacks.text import clean
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+__all__ = ["TokenIntake"]
+
+
+class TokenIntake(IntakeBase):
+    """``on_llm_new_token`` and ``on_stream_event``."""
+
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a streamed chunk: answer text, reasoning and tool-call arguments kept apart."""
+        try:
+            if type(token) is str:
+                if token or chunk is None:
+                    text = token if token.isascii() else clean(token)
+                    if self.streams is None:
+                        self.recorder.token(run_id, parent_run_id, text, TEXT)
+                    else:  # redacting: through the run's stream redactor
+                        self.streams.token(run_id, parent_run_id, text, TEXT)
+                else:
+                    self._empty_token(chunk, run_id, parent_run_id)
+            else:
+                self._block_token(token, run_id, parent_run_id)
+        except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
+            self.failed("on_llm_new_token", exc)
+
+    def _empty_token(self, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """An empty text token: a tool-call fragment, reasoning in ``additional_kwargs``, or a closing chunk."""
+        text, kind = empty_token(chunk)
+        self._token(run_id, parent_run_id, clean(text), kind)
+
+    def _block_token(self, blocks: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """A token given as a list of content blocks: one recorded chunk per kind present, in order."""
+        for text, kind in block_tokens(blocks):
+            self._token(run_id, parent_run_id, clean(text), kind)
+
+    def _token(self, run_id: UUID, parent_run_id: UUID | None, text: str, kind: int) -> None:
+        if self.streams is None:
+            self.recorder.token(run_id, parent_run_id, text, kind)
+        else:
+            self.streams.token(run_id, parent_run_id, text, kind)
+
+    @never_raises
+    def on_stream_event(
+        self,
+        event: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a content delta of the v2 streaming protocol (it replaces ``on_llm_new_token`` there)."""
+        if isinstance(event, dict) and event.get("event") == "content-block-delta":
+            delta = event.get("delta")
+            if isinstance(delta, dict):
+                self._block_token([delta], run_id, parent_run_id)
