@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import numpy as np
 import pandas as pd
 
+from nbcallbacks.colors import ERROR_COLOR, OTHER_COLOR, RUN_TYPE_COLORS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -74,16 +76,6 @@ _MAX_HTML_ROWS: Final = 1000
 _LCS_CELLS: Final = 250_000
 """Largest sibling-list middle (len_a * len_b) aligned by an exact LCS; larger ones use SequenceMatcher."""
 _WORD: Final = re.compile(r"\s+|\w+|[^\w\s]")
-_TYPE_COLORS: Final[dict[str, str]] = {
-    "chain": "#4C78A8",
-    "chat_model": "#F58518",
-    "llm": "#B279A2",
-    "tool": "#54A24B",
-    "retriever": "#72B7B2",
-    "prompt": "#9D755D",
-    "parser": "#BAB0AC",
-}
-"""The run-type colours of the widget and the charts (``nbcallbacks.plot.RUN_TYPE_COLORS``)."""
 
 
 # --- resolving a side
@@ -635,9 +627,9 @@ def _bar(row: dict[str, Any] | None, origin: float, scale: float) -> str:
         return '<div class="nbc-cmp-track"></div>'
     left = max(0.0, min(100.0, (start - origin) / scale * 100))
     width = max(0.0, min(100.0 - left, (duration or 0.0) / scale * 100))
-    color = _TYPE_COLORS.get(str(row.get("run_type")), "#888888")
+    color = RUN_TYPE_COLORS.get(str(row.get("run_type")), OTHER_COLOR)
     if row.get("status") == "error":
-        color = "#D62728"
+        color = ERROR_COLOR
     title = _e(f"{row.get('name')}: {_seconds(duration)}")
     return (
         f'<div class="nbc-cmp-track" title="{title}"><div class="nbc-cmp-bar" '
@@ -650,7 +642,7 @@ def _tree_cell(row: dict[str, Any] | None, depth: int, marks: str) -> str:
         return '<div class="nbc-cmp-cell nbc-cmp-none">—</div>'
     status = str(row.get("status"))
     icon = {"ok": "✓", "error": "✗", "running": "…", "interrupted": "⏸"}.get(status, "?")
-    color = _TYPE_COLORS.get(str(row.get("run_type")), "#888888")
+    color = RUN_TYPE_COLORS.get(str(row.get("run_type")), OTHER_COLOR)
     bits = [_seconds(_number(row.get("duration_s")))]
     tokens = _int(row.get("total_tokens"))
     if tokens is not None:
