@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from nbcallbacks.colors import ERROR_COLOR, OTHER_COLOR, RUN_TYPE_COLORS
+from nbcallbacks.missing import is_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -90,15 +91,6 @@ class _Side:
     single_root: bool
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, NaT, pd.NA  # noqa: PLR0124
-    except (TypeError, ValueError):
-        return True
-
-
 def _frame_of(source: Any) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source
@@ -127,13 +119,13 @@ def _with_costs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _roots(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = {row["run_id"] for row in rows}
-    return [row for row in rows if _missing(row.get("parent_run_id")) or row["parent_run_id"] not in ids]
+    return [row for row in rows if is_missing(row.get("parent_run_id")) or row["parent_run_id"] not in ids]
 
 
 def _subtree(rows: Sequence[dict[str, Any]], root_id: str) -> list[dict[str, Any]]:
     children: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if not _missing(row.get("parent_run_id")):
+        if not is_missing(row.get("parent_run_id")):
             children.setdefault(str(row["parent_run_id"]), []).append(row)
     keep: list[dict[str, Any]] = []
     stack = [row for row in rows if row["run_id"] == root_id]
@@ -214,7 +206,7 @@ def _walk(side: _Side) -> list[_Node]:
     children: dict[str | None, list[dict[str, Any]]] = {}
     for row in rows:
         parent = row.get("parent_run_id")
-        parent_key = None if _missing(parent) or str(parent) not in ids else str(parent)
+        parent_key = None if is_missing(parent) or str(parent) not in ids else str(parent)
         children.setdefault(parent_key, []).append(row)
 
     def ranked(parent: _Node | None, kids: list[dict[str, Any]]) -> list[_Node]:
@@ -357,7 +349,7 @@ def _path_text(node: _Node, root_name: str) -> str:
 
 
 def _number(value: Any) -> float | None:
-    if _missing(value) or isinstance(value, bool):
+    if is_missing(value) or isinstance(value, bool):
         return None
     try:
         number = float(value)
@@ -391,7 +383,7 @@ def output_text(value: Any) -> str:
 
     Message and tool-call ids (different in every run) are left out.
     """
-    if not isinstance(value, (dict, list)) and _missing(value):
+    if not isinstance(value, (dict, list)) and is_missing(value):
         return ""
     value = _stable(value)
     if isinstance(value, str):
@@ -611,7 +603,7 @@ def _times(rows: Iterable[dict[str, Any] | None]) -> tuple[float, float]:
 
 
 def _epoch(value: Any) -> float | None:
-    if _missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, pd.Timestamp):
         return float(value.timestamp())
@@ -698,10 +690,10 @@ def _body(row_a: dict[str, Any] | None, row_b: dict[str, Any] | None, labels: tu
                 cells.append(f'<div><h4>{_e(label)}</h4><div class="nbc-cmp-none">not in this run</div></div>')
                 continue
             value = row.get(part)
-            if part == "error" and _missing(value):
+            if part == "error" and is_missing(value):
                 cells.append("<div></div>")
                 continue
-            shown = "" if not isinstance(value, (dict, list)) and _missing(value) else _pretty(value)
+            shown = "" if not isinstance(value, (dict, list)) and is_missing(value) else _pretty(value)
             cells.append(f"<div><h4>{_e(label)} · {part}</h4><pre>{shown}</pre></div>")
         if part == "error" and all(c == "<div></div>" for c in cells):
             continue
@@ -768,7 +760,7 @@ def _render(
         row = frame.iloc[index]
         row_a, row_b = pairs[index]
         only = row["only_in"]
-        css = "" if _missing(only) else f" nbc-cmp-only-{_e(only)}"
+        css = "" if is_missing(only) else f" nbc-cmp-only-{_e(only)}"
         marks = ""
         if row_a is not None and row_b is not None:
             if row_a.get("status") != row_b.get("status"):
