@@ -26,7 +26,7 @@ import importlib.util
 import math
 import numbers
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from nbcallbacks.missing import is_missing
@@ -387,6 +387,16 @@ def price(
 # --- up the tree
 
 
+def _self_and_ancestors(run_id: str, parents: Mapping[str, str | None]) -> Iterator[str]:
+    """``run_id``, its parent, and so on up to a root: ids in ``parents`` only, each once (hostile data may loop)."""
+    seen: set[str] = set()
+    current: str | None = run_id
+    while current is not None and current in parents and current not in seen:
+        seen.add(current)
+        yield current
+        current = parents[current]
+
+
 def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[str, float | None]:
     """``cost_usd_total`` per run: its own cost plus every descendant's, from ``(run_id, parent_run_id, cost)``.
 
@@ -400,13 +410,9 @@ def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[st
     for run_id, _, cost in items:
         if cost is None or is_missing(cost):
             continue
-        seen: set[str] = set()
-        current: str | None = run_id
-        while current is not None and current in totals and current not in seen:
-            seen.add(current)  # a cycle in hostile data must not loop forever
+        for current in _self_and_ancestors(run_id, parents):
             previous = totals[current]
             totals[current] = float(cost) if previous is None else previous + float(cost)
-            current = parents.get(current)
     return totals
 
 
@@ -421,12 +427,8 @@ def unpriced_counts(runs: Iterable[tuple[str, str | None, str | None, bool]]) ->
     for run_id, _, run_type, priced in items:
         if run_type not in MODEL_RUN_TYPES or priced:
             continue
-        seen: set[str] = set()
-        current: str | None = run_id
-        while current is not None and current in counts and current not in seen:
-            seen.add(current)
+        for current in _self_and_ancestors(run_id, parents):
             counts[current] += 1
-            current = parents.get(current)
     return counts
 
 
