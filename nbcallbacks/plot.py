@@ -46,7 +46,7 @@ def __getattr__(name: str) -> Any:
     Read from there when first asked for: this module imports nothing of the package up front.
     """
     if name in _COLOR_NAMES:
-        from nbcallbacks import colors  # noqa: PLC0415 - as above
+        from nbcallbacks import colors  # noqa: PLC0415 - nothing of the package up front
 
         return getattr(colors, name)
     msg = f"module {__name__!r} has no attribute {name!r}"
