@@ -26,8 +26,10 @@ import importlib.util
 import math
 import numbers
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
+
+from nbcallbacks.missing import is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -234,18 +236,9 @@ def _when(value: Any) -> dt.datetime | None:
     if isinstance(value, numbers.Real) and math.isfinite(float(value)):
         return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
     to_pydatetime = getattr(value, "to_pydatetime", None)  # pandas.Timestamp
-    if callable(to_pydatetime) and not _is_missing(value):
+    if callable(to_pydatetime) and not is_missing(value):
         return _when(to_pydatetime())
     return None
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, NaT, pandas.NA  # noqa: PLR0124
-    except (TypeError, ValueError):
-        return True
 
 
 def _usage_key(usage: Any) -> tuple[int | None, ...]:
@@ -363,9 +356,9 @@ class Pricer:
         if not isinstance(provider, str) or not provider:
             provider = provider_of(get("metadata"))
         model = get("model")
-        if _is_missing(model):
+        if is_missing(model):
             return None
-        usage = {name: None if _is_missing(get(name)) else get(name) for name in _USAGE_FIELDS}
+        usage = {name: None if is_missing(get(name)) else get(name) for name in _USAGE_FIELDS}
         return self.price(str(model), provider, usage, get("start"))
 
 
@@ -394,6 +387,16 @@ def price(
 # --- up the tree
 
 
+def _self_and_ancestors(run_id: str, parents: Mapping[str, str | None]) -> Iterator[str]:
+    """``run_id``, its parent, and so on up to a root: ids in ``parents`` only, each once (hostile data may loop)."""
+    seen: set[str] = set()
+    current: str | None = run_id
+    while current is not None and current in parents and current not in seen:
+        seen.add(current)
+        yield current
+        current = parents[current]
+
+
 def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[str, float | None]:
     """``cost_usd_total`` per run: its own cost plus every descendant's, from ``(run_id, parent_run_id, cost)``.
 
@@ -405,15 +408,11 @@ def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[st
     parents = {run_id: parent for run_id, parent, _ in items}
     totals: dict[str, float | None] = {run_id: None for run_id, _, _ in items}
     for run_id, _, cost in items:
-        if cost is None or _is_missing(cost):
+        if cost is None or is_missing(cost):
             continue
-        seen: set[str] = set()
-        current: str | None = run_id
-        while current is not None and current in totals and current not in seen:
-            seen.add(current)  # a cycle in hostile data must not loop forever
+        for current in _self_and_ancestors(run_id, parents):
             previous = totals[current]
             totals[current] = float(cost) if previous is None else previous + float(cost)
-            current = parents.get(current)
     return totals
 
 
@@ -428,12 +427,8 @@ def unpriced_counts(runs: Iterable[tuple[str, str | None, str | None, bool]]) ->
     for run_id, _, run_type, priced in items:
         if run_type not in MODEL_RUN_TYPES or priced:
             continue
-        seen: set[str] = set()
-        current: str | None = run_id
-        while current is not None and current in counts and current not in seen:
-            seen.add(current)
+        for current in _self_and_ancestors(run_id, parents):
             counts[current] += 1
-            current = parents.get(current)
     return counts
 
 
@@ -451,7 +446,7 @@ def add_cost_columns(frame: pd.DataFrame, pricer: Pricer | None = None) -> pd.Da
     records = cast("list[dict[str, Any]]", out.to_dict("records"))
     costs = [pricer.run_cost(row) for row in records]
     ids = [str(row.get("run_id")) for row in records]
-    parents = [None if _is_missing(row.get("parent_run_id")) else str(row.get("parent_run_id")) for row in records]
+    parents = [None if is_missing(row.get("parent_run_id")) else str(row.get("parent_run_id")) for row in records]
     totals = cost_totals(zip(ids, parents, costs, strict=True))
     out["cost_usd"] = pd.Series([np.nan if c is None else c for c in costs], index=out.index, dtype="float64")
     out["cost_usd_total"] = pd.Series(

@@ -19,24 +19,10 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
+    # For type checkers; at run time `__getattr__` below reads them (plot.OTHER_COLOR is public but not in __all__).
+    from nbcallbacks.colors import ERROR_COLOR, OTHER_COLOR, RUN_TYPE_COLORS  # noqa: F401
+
 __all__ = ["ERROR_COLOR", "RUN_TYPE_COLORS", "latency", "timeline", "tokens"]
-
-RUN_TYPE_COLORS: Final[dict[str, str]] = {
-    "chain": "#4C78A8",
-    "chat_model": "#F58518",
-    "llm": "#B279A2",
-    "tool": "#54A24B",
-    "retriever": "#72B7B2",
-    "prompt": "#9D755D",
-    "parser": "#BAB0AC",
-}
-"""Bar colour of each run type (colour-blind safe, readable on light and dark themes)."""
-
-OTHER_COLOR: Final = "#888888"
-"""Colour of a run type not listed in `RUN_TYPE_COLORS`."""
-
-ERROR_COLOR: Final = "#D62728"
-"""Outline and marker colour of runs that failed."""
 
 MODEL_RUN_TYPES: Final = ("chat_model", "llm")
 
@@ -51,6 +37,20 @@ _PLOT_EXTRA = "pip install 'nbcallbacks[plot]'"
 
 _TIMELINE_COLUMNS: Final = ("run_id", "parent_run_id", "name", "run_type", "status")
 _TIME_COLUMNS: Final = ("start", "end")
+_COLOR_NAMES: Final = frozenset({"ERROR_COLOR", "OTHER_COLOR", "RUN_TYPE_COLORS"})
+
+
+def __getattr__(name: str) -> Any:
+    """`RUN_TYPE_COLORS`, `OTHER_COLOR` and `ERROR_COLOR`, defined once in `nbcallbacks.colors`.
+
+    Read from there when first asked for: this module imports nothing of the package up front.
+    """
+    if name in _COLOR_NAMES:
+        from nbcallbacks import colors  # noqa: PLC0415 - nothing of the package up front
+
+        return getattr(colors, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def _plotly() -> Any:
@@ -145,6 +145,8 @@ def _seconds(value: float | None) -> str:
 
 
 def _color(run_type: str) -> str:
+    from nbcallbacks.colors import OTHER_COLOR, RUN_TYPE_COLORS  # noqa: PLC0415 - nothing of the package up front
+
     return RUN_TYPE_COLORS.get(run_type, OTHER_COLOR)
 
 
@@ -231,6 +233,8 @@ class _Waterfall:
 
 
 def _waterfall(frame: pd.DataFrame, last: pd.Timestamp) -> _Waterfall:
+    from nbcallbacks.colors import ERROR_COLOR  # noqa: PLC0415 - nothing of the package up front
+
     starts, ends = frame["start"], frame["end"]
     t0 = starts.min()
     offsets = [(s - t0).total_seconds() for s in starts]
@@ -287,6 +291,8 @@ def timeline(x: Any, *, now: datetime | None = None, title: str = "Run timeline"
             latest time in the frame for a DataFrame.
         title: figure title.
     """
+    from nbcallbacks.colors import ERROR_COLOR, RUN_TYPE_COLORS  # noqa: PLC0415 - nothing of the package up front
+
     go = _plotly()
     frame = _runs(x)
     if frame.empty:
@@ -441,6 +447,8 @@ def tokens(x: Any, *, title: str = "Model calls") -> go.Figure:
         x: a `NotebookHandler` or a runs DataFrame.
         title: figure title.
     """
+    from nbcallbacks.colors import ERROR_COLOR, RUN_TYPE_COLORS  # noqa: PLC0415 - nothing of the package up front
+
     go = _plotly()
     frame = _runs(x)
     if not frame.empty:

@@ -243,7 +243,7 @@ def _lcs_length(a, b):
 
 @given(a=st.lists(st.sampled_from("abc"), max_size=30), b=st.lists(st.sampled_from("abc"), max_size=30))
 def test_opcodes_cover_both_sequences_and_match_a_longest_common_subsequence(a, b):
-    from nbcallbacks import comparison
+    from nbcallbacks.comparison import alignment as comparison  # _opcodes and _LCS_CELLS live there
 
     for cells in (comparison._LCS_CELLS, 0):  # exact LCS, then the SequenceMatcher fallback for big middles
         original = comparison._LCS_CELLS
