@@ -67,8 +67,11 @@ class Recorder:
 
     def token(self, run_id: Hashable, parent_run_id: Hashable | None, text: str, kind: int) -> None:
         """Record one streamed chunk of a model run; ``kind`` indexes ``TOKEN_KINDS``. Lock-free."""
+        tokens = self._tokens
+        last = tokens.last
+        slot = last[1] if last[0] is run_id else tokens.slot(run_id, parent_run_id)
         pending = self._pending
-        pending.append((run_id, parent_run_id, text, kind, self.clock(), _get_ident()))
+        pending.append((slot, text, kind, self.clock(), _get_ident()))
         if self._armed or len(pending) > _SETTLE_AT:
             self._after_token()
 

@@ -1,14 +1,14 @@
 """Streamed tokens on their way into a recorder: appended lock-free, applied in batches under its lock.
 
-Standard library only. ``append`` (a ``deque.append``, atomic under the GIL) is all the per-token work the
+Standard library only. ``append`` (a ``list.append``, atomic under the GIL) is all the per-token work the
 chain's thread does; ``drain`` applies what waits to the runs and the event log, and the recorder calls it under
 its lock before any other write or read, so one thread's events keep their order and every read sees every token.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, Any
+import itertools
+from typing import TYPE_CHECKING
 
 from nbcallbacks.eventlog import NO_TOKEN
 
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from nbcallbacks.events import RunRecord
     from nbcallbacks.runtable import RunTable
 
-Pending = tuple[Any, Any, str, int, float, int]
-"""A queued token: ``(run id, parent run id, text, kind, time, thread ident)``."""
+Pending = tuple[int, str, int, float, int]
+"""A queued token: ``(run slot, text, kind, time, thread ident)``. Only atoms (no run id object): CPython's
+collector stops tracking such a tuple, so thousands of waiting tokens do not slow its collections."""
 
 
 class TokenQueue:
@@ -41,19 +42,38 @@ class TokenQueue:
         placeholder: Callable[[Hashable, Hashable | None, float], RunRecord],
     ) -> None:
         """An empty queue."""
-        self.pending: deque[Pending] = deque()
+        self.pending: list[Pending] = []
+        """Appended to by any thread without a lock; only ``drain`` (under the recorder's lock) takes from the front,
+        with one slice and one slice deletion (each atomic under the GIL), so appends meanwhile are kept."""
+        self.last: tuple[object, int] = (object(), -1)
+        """``(run id object, its slot)`` of the last token queued: LangChain passes the same run id object for
+        every chunk of a stream, so an identity check finds the slot without hashing the UUID (a Python-level
+        ``__hash__``). One attribute, replaced whole: threads never see a key with another key's slot."""
+        self._slots: dict[Hashable, int] = {}
+        self._keys: dict[int, tuple[Hashable, Hashable | None]] = {}
+        self._next_slot = itertools.count().__next__
+        self._slot_runs: dict[int, RunRecord] = {}
         self._runs = runs
         self._log = log
         self._max_tokens = max_tokens
         self._placeholder = placeholder
-        # LangChain passes the same run id object for every chunk of a stream: an identity check skips hashing
-        # the UUID (a Python-level __hash__) on all but the first chunk.
-        self._last_key: object = object()
-        self._last_run: RunRecord | None = None
 
     def __len__(self) -> int:
         """Tokens waiting."""
         return len(self.pending)
+
+    def slot(self, key: Hashable, parent_key: Hashable | None) -> int:
+        """The slot of a run id (made on its first token; any thread, no lock): once per stream, not per token.
+
+        Two threads meeting a new run at once may give it two slots; both lead to the same run when applied.
+        """
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._next_slot()
+            self._keys[slot] = (key, parent_key)
+            self._slots[key] = slot
+        self.last = (key, slot)
+        return slot
 
     def drain(self) -> None:
         """Apply the tokens queued so far (recorder lock held); tokens queued meanwhile wait for the next drain."""
@@ -61,28 +81,27 @@ class TokenQueue:
         count = len(pending)
         if not count:
             return
-        popleft = pending.popleft
-        items = [popleft() for _ in range(count)]
-        run_ids = [item[0] for item in items]
-        idents = {item[5] for item in items}
-        if len(idents) == 1 and run_ids[0] is self._last_key and len(set(map(id, run_ids))) == 1:
-            self._apply_stream(items, next(iter(idents)))  # the common case: one stream on one thread
+        items = pending[:count]
+        del pending[:count]
+        slots, texts, kinds, times, idents = zip(*items, strict=True)
+        if len(set(slots)) == 1 and len(set(idents)) == 1:
+            self._apply_stream(slots[0], texts, kinds, times, idents[0])  # the common case: one stream, one thread
         else:
             for item in items:
                 self._apply_one(item)
 
-    def _run_of(self, key: Any, parent_key: Any, now: float) -> RunRecord:
-        if key is self._last_key and self._last_run is not None:
-            return self._last_run
-        known = self._runs.by_key.get(key)
-        run = known if known is not None else self._placeholder(key, parent_key, now)
-        self._last_key = key
-        self._last_run = run
+    def _run_of(self, slot: int, now: float) -> RunRecord:
+        run = self._slot_runs.get(slot)
+        if run is None:
+            key, parent_key = self._keys[slot]
+            known = self._runs.by_key.get(key)
+            run = known if known is not None else self._placeholder(key, parent_key, now)
+            self._slot_runs[slot] = run
         return run
 
     def _apply_one(self, item: Pending) -> None:
-        key, parent_key, text, kind, now, ident = item
-        run = self._run_of(key, parent_key, now)
+        slot, text, kind, now, ident = item
+        run = self._run_of(slot, now)
         run.streamed_chunks += 1
         run.abandoned = False  # it is alive after all
         if run.first_token is None and text:
@@ -97,11 +116,17 @@ class TokenQueue:
             run.chunks_not_kept += 1
             self._log.extend_tokens((now,), run.order, self._log.thread_index(ident), NO_TOKEN, 0)
 
-    def _apply_stream(self, items: list[Pending], ident: int) -> None:
-        """Tokens that all belong to the last streamed run and one thread, applied column by column."""
-        run = self._run_of(items[0][0], items[0][1], items[0][4])
-        _, _, texts, kinds, times, _ = zip(*items, strict=True)
-        count = len(items)
+    def _apply_stream(
+        self,
+        slot: int,
+        texts: tuple[str, ...],
+        kinds: tuple[int, ...],
+        times: tuple[float, ...],
+        ident: int,
+    ) -> None:
+        """Tokens that all belong to one run and one thread, applied column by column."""
+        run = self._run_of(slot, times[0])
+        count = len(texts)
         run.streamed_chunks += count
         run.abandoned = False
         if run.first_token is None:
