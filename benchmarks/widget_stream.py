@@ -76,12 +76,21 @@ for _ in StampModel(n_tokens=200).stream("warm up", config={"callbacks": [h]}):
 
 STREAM = """
 EMITTED.clear()
+GC_PAUSES = []  # full collections during the stream: they stop every thread, the widget's sending included
+def gc_watch(phase, info, started=[0.0]):
+    if info["generation"] == 2:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            GC_PAUSES.append((time.perf_counter() - started[0]) * 1000)
+gc.callbacks.append(gc_watch)
 t0 = time.time()
 model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace={pace})
 for _ in model.stream("go", config={{"callbacks": [h]}}):
     pass
 t1 = time.time()
-print(json.dumps({{"start_ms": t0 * 1000, "end_ms": t1 * 1000, "emitted": EMITTED}}))
+gc.callbacks.remove(gc_watch)
+print(json.dumps({{"start_ms": t0 * 1000, "end_ms": t1 * 1000, "emitted": EMITTED, "gc_ms": GC_PAUSES}}))
 """
 
 OVERHEAD = """
@@ -178,7 +187,7 @@ def run_stream(page: Any, cell: int, n_markers: int) -> dict[str, Any]:
     seen = {int(key): value for key, value in page.page.evaluate("() => window.__nbcSeen").items()}
     page.page.evaluate("() => window.__nbcObserver.disconnect()")
     traffic = page.comm_messages()[mark:]
-    delays = [seen[i] - emitted[i] for i in emitted if i in seen]
+    delays = [seen[i] - emitted[i] for i in sorted(emitted) if i in seen]
     times = [message["t"] for message in traffic]
     duration_s = (report["end_ms"] - report["start_ms"]) / 1000.0
     return {
@@ -191,6 +200,7 @@ def run_stream(page: Any, cell: int, n_markers: int) -> dict[str, Any]:
         "mean_per_s": len(traffic) / max(duration_s, 1e-9),
         "delays": delays,
         "markers": f"{len(delays)}/{len(emitted)}",
+        "gc_ms": report.get("gc_ms", []),
     }
 
 
@@ -252,6 +262,13 @@ def main() -> None:
             f"{label:<27} {result['markers']:>7} {percentile(delays, 0.5):>10.1f}"
             f" {percentile(delays, 0.95):>10.1f} {max(delays):>10.1f}"
         )
+    tenths = [fast["delays"][i * len(fast["delays"]) // 10 : (i + 1) * len(fast["delays"]) // 10] for i in range(10)]
+    print("fast, by tenth of the stream (max ms):", " ".join(f"{max(t):.0f}" for t in tenths if t))
+    gc_ms = fast["gc_ms"]
+    print(
+        f"fast: {len(gc_ms)} full garbage collections in the kernel during the stream, {sum(gc_ms):.0f} ms in all,"
+        f" longest {max(gc_ms, default=0):.0f} ms (every thread stops meanwhile, the widget's sending included)"
+    )
     print(f"\nkernel time per token ({args.rounds} interleaved rounds of {args.round_tokens:,} tokens, median)")
     for name in ("none", "handler", "widget"):
         print(f"  {name:<8} {median[name]:>7.1f} us   x{median[name] / median['none']:.2f} vs none")
