@@ -299,7 +299,8 @@ export class TreeView {
     setAttr(dur, "data-live", live ? "true" : null);
     setText(dur, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
     const total = tokenTotal(run);
-    setText(tok, total === null ? "" : `${formatCount(total)} tok`);
+    const known = run.cost_usd_total === null ? "" : formatUsd(run.cost_usd_total);
+    setText(tok, [total === null ? "" : `${formatCount(total)} tok`, known].filter(Boolean).join(" · "));
     const cost = costText(run);
     setAttr(tok, "title", cost || null);
     this.paintBar(wf, run, st, total);

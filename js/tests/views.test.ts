@@ -227,5 +227,8 @@ describe("cost in the timing table and the tree", () => {
     const wf = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"]`).querySelector<HTMLElement>("[title*='cost'], [title*='price']");
     expect(wf("m")?.title).toContain("cost $0.5000");
     expect(wf("u")?.title).toContain("price unknown");
+    const shown = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"] .nbc-tok`).textContent;
+    expect(shown("c")).toContain("$0.5000"); // the known cost is written in the row, not only in its tooltip
+    expect(shown("u")).not.toContain("$"); // never $0 for an unknown price
   });
 });
