@@ -1,26 +1,12 @@
-"""An offline chat model, tools and a LangGraph agent that stream like real ones, for demos/tests.
+"""`DemoChatModel`: an offline chat model that streams like a real one (tokens, tool-call fragments, usage).
 
-Everything here runs without network, keys or model weights, and is deterministic:
-
-- `DemoChatModel`: a LangChain chat model that streams word-ish tokens (and tool-call argument
-  fragments) through callbacks at a chosen pace, ends each stream with `usage_metadata`,
-  `finish_reason` and `model_name`, supports `bind_tools`, sync and async calls, and can fail
-  mid-stream on request (`error_after`).
-- `get_weather`, `calculator`, `search_docs`: real `@tool`s (the last one calls a retriever).
-- `agent()`: a small LangGraph ReAct agent (model node, `ToolNode`, `tools_condition`).
-- `chain()`: `prompt | model | StrOutputParser()`.
-
-Swap in a provider model anywhere a `model=` argument is accepted, for example
-`agent(ChatOpenAI(model="gpt-4o-mini"))`.
+See ``nbcallbacks.demo``.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
-import math
-import operator
 import random
 import re
 import time
@@ -28,24 +14,16 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
     HumanMessage,
-    SystemMessage,
     ToolMessage,
 )
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -53,27 +31,11 @@ if TYPE_CHECKING:
     from langchain_core.callbacks import (
         AsyncCallbackManagerForLLMRun,
         CallbackManagerForLLMRun,
-        CallbackManagerForRetrieverRun,
     )
     from langchain_core.language_models.base import LangSmithParams
     from langchain_core.messages.tool import ToolCallChunk
-    from langgraph.checkpoint.base import BaseCheckpointSaver
-    from langgraph.graph.state import CompiledStateGraph
-
-__all__ = [
-    "DEMO_MODEL_NAME",
-    "DEMO_TOOLS",
-    "DemoChatModel",
-    "DemoRetriever",
-    "DemoStreamError",
-    "agent",
-    "calculator",
-    "chain",
-    "evaluate_arithmetic",
-    "get_weather",
-    "search_docs",
-    "tokenize",
-]
+    from langchain_core.runnables import Runnable
+    from langchain_core.tools import BaseTool
 
 DEMO_MODEL_NAME: Final = "nbcallbacks-demo-1"
 """`model_name` reported by `DemoChatModel` unless another is given."""
@@ -476,293 +438,3 @@ def _result_from_chunks(chunks: Sequence[ChatGenerationChunk]) -> ChatResult:
         response_metadata=message.response_metadata,
     )
     return ChatResult(generations=[ChatGeneration(message=full)])
-
-
-# --------------------------------------------------------------------------------------------
-# Tools.
-
-_WEATHER: Final[dict[str, tuple[int, str]]] = {
-    "paris": (18, "partly cloudy"),
-    "london": (14, "light rain"),
-    "berlin": (16, "overcast"),
-    "tokyo": (22, "clear"),
-    "new york": (20, "sunny"),
-    "san francisco": (17, "foggy"),
-}
-_CONDITIONS: Final = ("sunny", "clear", "partly cloudy", "overcast", "light rain", "windy")
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Get the current weather for a city (offline demo data).
-
-    Args:
-        city: city name, for example "Paris".
-    """
-    key = city.strip().lower()
-    if not key:
-        msg = "city must not be empty"
-        raise ValueError(msg)
-    if key in _WEATHER:
-        temp, condition = _WEATHER[key]
-    else:
-        code = zlib.crc32(key.encode())
-        temp, condition = -5 + code % 35, _CONDITIONS[code % len(_CONDITIONS)]
-    wind = 5 + zlib.crc32(key[::-1].encode()) % 25
-    return f"{city.strip()}: {temp}°C, {condition}, wind {wind} km/h."
-
-
-_BIN_OPS: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY_OPS: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
-    ast.UAdd: operator.pos,
-    ast.USub: operator.neg,
-}
-_MAX_EXPONENT: Final = 100
-_MAX_MAGNITUDE: Final = 1e100
-_MAX_EXPRESSION: Final = 200
-
-
-def _evaluate(node: ast.AST) -> float | int:
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPS:
-        return _UNARY_OPS[type(node.op)](_evaluate(node.operand))  # type: ignore[no-any-return]
-    if isinstance(node, ast.BinOp) and type(node.op) in _BIN_OPS:
-        left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            msg = f"exponent {right} is too large"
-            raise ValueError(msg)
-        result = _BIN_OPS[type(node.op)](left, right)
-        if abs(result) > _MAX_MAGNITUDE:
-            msg = "result is too large"
-            raise ValueError(msg)
-        return result  # type: ignore[no-any-return]
-    msg = f"unsupported expression element: {type(node).__name__}"
-    raise ValueError(msg)
-
-
-def evaluate_arithmetic(expression: str) -> float | int:
-    """Evaluate `+ - * / // % **` and parentheses over numbers, safely (no `eval`).
-
-    Raises:
-        ValueError: for anything else, for over-long input and for huge results.
-        ZeroDivisionError: when dividing by zero.
-    """
-    if len(expression) > _MAX_EXPRESSION:
-        msg = f"expression longer than {_MAX_EXPRESSION} characters"
-        raise ValueError(msg)
-    try:
-        tree = ast.parse(expression.replace("^", "**"), mode="eval")
-    except SyntaxError as exc:
-        msg = f"not an arithmetic expression: {expression!r}"
-        raise ValueError(msg) from exc
-    return _evaluate(tree)
-
-
-@tool
-def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression such as "(3 + 4) * 12 / 7".
-
-    Args:
-        expression: numbers combined with + - * / // % ** and parentheses.
-    """
-    value = evaluate_arithmetic(expression)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, float):
-        value = round(value, 6)
-    return f"{expression} = {value}"
-
-
-_DOCS: Final = (
-    Document(
-        page_content=(
-            "A callback handler receives on_chain_start, on_llm_new_token, "
-            "on_tool_end and the other events of every run, with a run_id and parent_run_id."
-        ),
-        metadata={"source": "callbacks.md", "title": "Callbacks"},
-    ),
-    Document(
-        page_content=(
-            "Chat models report each token through on_llm_new_token when invoked "
-            "with streaming=True; the last chunk carries usage_metadata."
-        ),
-        metadata={"source": "streaming.md", "title": "Streaming"},
-    ),
-    Document(
-        page_content=(
-            "Every node execution is a chain run named after the node, tagged "
-            "graph:step:N; a subgraph appears as a nested LangGraph run."
-        ),
-        metadata={"source": "langgraph.md", "title": "LangGraph"},
-    ),
-    Document(
-        page_content=(
-            "A tool run starts with on_tool_start and ends with on_tool_end or "
-            "on_tool_error; a ToolNode runs the tool calls of one message in parallel."
-        ),
-        metadata={"source": "tools.md", "title": "Tools"},
-    ),
-    Document(
-        page_content=(
-            "Calling interrupt() pauses a graph; it arrives as a GraphInterrupt error on "
-            "the node and resumes with Command(resume=...) on the same thread_id."
-        ),
-        metadata={"source": "interrupts.md", "title": "Interrupts"},
-    ),
-    Document(
-        page_content=(
-            "Calling batch(..., max_concurrency=N) runs inputs on worker threads; each input "
-            "is its own root run, and events from different inputs interleave."
-        ),
-        metadata={"source": "batch.md", "title": "Batches"},
-    ),
-)
-
-
-class DemoRetriever(BaseRetriever):
-    """Keyword retriever over a few built-in documentation snippets.
-
-    Attributes:
-        k: number of documents returned.
-        documents: the corpus; defaults to the built-in snippets.
-    """
-
-    k: int = 2
-    documents: list[Document] = Field(default_factory=lambda: list(_DOCS))
-
-    def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,  # noqa: ARG002 - nothing to report
-    ) -> list[Document]:
-        # Crude stemming (drop a plural "s") and titles weighted above body text.
-        words = {w.lower().removesuffix("s") for w in re.findall(r"\w{3,}", query)}
-
-        def score(doc: Document) -> int:
-            title = str(doc.metadata.get("title", "")).lower()
-            body = doc.page_content.lower()
-            return sum(3 * title.count(w) + body.count(w) for w in words)
-
-        ranked = sorted(self.documents, key=score, reverse=True)
-        return ranked[: self.k]
-
-
-@tool
-def search_docs(query: str) -> str:
-    """Search the documentation for a question and return the best passages.
-
-    Args:
-        query: what to look for, in plain words.
-    """
-    # No config is passed on purpose: the tool body runs in its own child context, so the
-    # retriever run nests under the tool run (an injected `config` would be the parent's).
-    docs = DemoRetriever().invoke(query)
-    return "\n\n".join(f"[{d.metadata['title']}] {d.page_content}" for d in docs)
-
-
-DEMO_TOOLS: Final[tuple[BaseTool, ...]] = (get_weather, calculator, search_docs)
-"""The tools `agent()` offers by default."""
-
-
-# --------------------------------------------------------------------------------------------
-# Runnables to show.
-
-_DEMO_SYSTEM: Final = "You are a concise assistant. Use the tools when they help."
-
-
-def _default_model(model: BaseChatModel | None, token_delay: float) -> BaseChatModel:
-    return model if model is not None else DemoChatModel(token_delay=token_delay)
-
-
-def chain(model: BaseChatModel | None = None, *, token_delay: float = 0.01) -> Runnable[dict[str, Any], str]:
-    """`ChatPromptTemplate | model | StrOutputParser()`; invoke with `{"question": "..."}`."""
-    prompt = ChatPromptTemplate.from_messages([("system", "You are a concise assistant."), ("human", "{question}")])
-    return prompt | _default_model(model, token_delay) | StrOutputParser()
-
-
-class _ModelNode(Runnable[Any, dict[str, list[BaseMessage]]]):
-    """The `agent` node: the system prompt plus the conversation, to the model with tools.
-
-    A plain Runnable that opens no run of its own, so the model run sits directly under the
-    node's run, sync and async alike (a sync-only function node would run a model in a worker
-    thread under `ainvoke`).
-    """
-
-    def __init__(self, model: Runnable[LanguageModelInput, AIMessage]) -> None:
-        self.model = model
-
-    def _messages(self, state: Any) -> list[BaseMessage]:
-        return [SystemMessage(_DEMO_SYSTEM), *state["messages"]]
-
-    def invoke(
-        self,
-        input: Any,  # noqa: A002 - Runnable's parameter name
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> dict[str, list[BaseMessage]]:
-        """Call the model on the conversation so far."""
-        return {"messages": [self.model.invoke(self._messages(input), config, **kwargs)]}
-
-    async def ainvoke(
-        self,
-        input: Any,  # noqa: A002 - Runnable's parameter name
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> dict[str, list[BaseMessage]]:
-        """Call the model on the conversation so far, natively async."""
-        message = await self.model.ainvoke(self._messages(input), config, **kwargs)
-        return {"messages": [message]}
-
-
-def agent(
-    model: BaseChatModel | None = None,
-    *,
-    token_delay: float = 0.01,
-    checkpointer: BaseCheckpointSaver[Any] | None = None,
-    tools: Sequence[BaseTool] | None = None,
-    name: str = "LangGraph",
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """A LangGraph ReAct agent: an `agent` node (the model with tools) and a `tools` node.
-
-    `agent().invoke({"messages": [("user", "What's the weather in Paris?")]})` calls
-    `get_weather`, then streams an answer that uses its result.
-
-    Args:
-        model: any chat model with `bind_tools`; defaults to `DemoChatModel(token_delay=...)`.
-        token_delay: pacing of the default model, seconds per streamed chunk.
-        checkpointer: a LangGraph checkpointer (e.g. `MemorySaver()`) to keep threads.
-        tools: tools to offer; defaults to `get_weather`, `calculator`, `search_docs`.
-        name: name of the compiled graph (its root run).
-
-    Raises:
-        ImportError: when langgraph is not installed.
-    """
-    try:
-        from langgraph.graph import START, MessagesState, StateGraph  # noqa: PLC0415 - optional
-        from langgraph.prebuilt import ToolNode, tools_condition  # noqa: PLC0415 - optional
-    except ImportError as exc:
-        msg = "nbcallbacks.demo.agent() needs langgraph: pip install 'nbcallbacks[demo]'"
-        raise ImportError(msg) from exc
-
-    chosen_tools = list(tools) if tools is not None else list(DEMO_TOOLS)
-    bound = _default_model(model, token_delay).bind_tools(chosen_tools)
-
-    graph = StateGraph(MessagesState)
-    graph.add_node("agent", _ModelNode(bound))
-    graph.add_node("tools", ToolNode(chosen_tools, handle_tool_errors=True))
-    graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", tools_condition)
-    graph.add_edge("tools", "agent")
-    return graph.compile(checkpointer=checkpointer, name=name)
