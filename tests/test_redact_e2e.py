@@ -101,6 +101,7 @@ def test_a_secret_is_kept_nowhere(tmp_path, make_widget):
         "SQLite sink": "\n".join(sqlite3.connect(db).iterdump()),
         "widget messages": json.dumps(widget.sent, ensure_ascii=False),
         "widget snapshot": json.dumps(widget.snapshot, ensure_ascii=False),
+        "to_html page": h.to_html(tmp_path / "trace.html").read_text(encoding="utf-8"),
         "OpenTelemetry spans (content captured)": json.dumps(
             [
                 [span.name, dict(span.attributes or {}), [e.attributes for e in span.events]]
@@ -146,3 +147,21 @@ def test_redacted_streams_keep_chunk_counts_and_text():
     assert plain.recorder.run_text(a.run_id) == redacted.recorder.run_text(b.run_id)
     held = [e for e in redacted.to_dataframe().to_dict("records") if e["data"] == {"held_back": True}]
     assert len(held) == 1  # the tail released at the end: one token event, not counted as a chunk
+
+
+def test_run_and_custom_event_names_are_redacted_too():
+    from langchain_core.callbacks.manager import dispatch_custom_event
+    from langchain_core.runnables import RunnableLambda
+
+    def step(x: str) -> str:
+        dispatch_custom_event(f"progress for {EMAIL}", {"note": f"key {SECRET}"})
+        return x
+
+    h = NotebookHandler(redact=["api_keys", "emails"])
+    RunnableLambda(step, name=f"deploy with {SECRET}").invoke("go", config={"callbacks": [h]})
+    runs, events = h.runs_dataframe(), h.to_dataframe()
+    assert list(runs["name"]) == [f"deploy with {MARKER}"]
+    (custom,) = [data for data in events["data"] if isinstance(data, dict) and "note" in str(data)]
+    assert custom["name"] == f"progress for {MARKER}"
+    for blob in (frame.to_json(default_handler=str, date_format="iso") for frame in (runs, events)):
+        assert _leaks(blob) == []

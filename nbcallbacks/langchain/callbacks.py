@@ -65,7 +65,7 @@ class CallbackIntake(TokenIntake, NoteIntake):
             run_id,
             parent_run_id,
             event=event,
-            name=name,
+            name=self._redacted(name),
             run_type=run_type,
             tags=[self._redacted(safe_str(tag)) for tag in tags] if tags else None,
             metadata=self._preview(metadata) if metadata else None,

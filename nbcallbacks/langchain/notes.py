@@ -39,7 +39,7 @@ class NoteIntake(IntakeBase):
         if name == METRIC_EVENT and isinstance(data, dict):
             self._metric(run_id, data)
             return
-        data = {"name": safe_str(name), "data": self._preview(data)}
+        data = {"name": self._redacted(safe_str(name)), "data": self._preview(data)}
         self.recorder.event(run_id, None, event="custom_event", data=data)
 
     def _metric(self, run_id: UUID, data: dict[str, Any]) -> None:
