@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from nbcallbacks.comparison import Comparison
     from nbcallbacks.sinks import Sink, SinkWriter
     from nbcallbacks.updates import Updates, UpdatesIterator
     from nbcallbacks.widget import TraceWidget
@@ -245,6 +246,24 @@ class NotebookHandler(CallbackIntake):
     def select(self, run_ids: str | Iterable[str]) -> None:
         """Select runs in the widget (one id or several; ``[]`` clears); see ``TraceWidget.select``."""
         self.widget.select(run_ids)
+
+    def compare_selected(self) -> Comparison:
+        """``nbcallbacks.compare`` of the two runs selected in the widget (ctrl/cmd-click), in selection order.
+
+        Each side is the selected run and its descendants (two root runs: two invocations). The widget's Compare
+        button shows the same comparison in the widget.
+
+        Raises:
+            ValueError: unless exactly two runs are selected.
+        """
+        from nbcallbacks.comparison import compare  # noqa: PLC0415 - pandas only when asked for
+
+        ids = list(self._widget.selected_run_ids) if self._widget is not None else []
+        if len(ids) != 2:  # noqa: PLR2004 - a comparison has two sides
+            msg = f"select exactly two runs in the widget to compare them (ctrl/cmd-click); {len(ids)} selected"
+            raise ValueError(msg)
+        frame = self.runs_dataframe()
+        return compare((frame, ids[0]), (frame, ids[1]))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Show the widget when the handler is the last expression of a cell or passed to ``display``."""

@@ -39,7 +39,9 @@ Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything 
 Custom messages, JS -> Python
     ``{"type": "hello", "seq": int}`` (a model was initialised, holding state up to ``seq``) is answered with a
     ``snapshot`` message unless the deltas sent from ``seq`` on already bring it up to date;
-    ``{"type": "resync"}`` (a view missed a delta) is always answered with a ``snapshot`` message.
+    ``{"type": "resync"}`` (a view missed a delta) is always answered with a ``snapshot`` message;
+    ``{"type": "compare", "a": run_id, "b": run_id, "request": str}`` (two runs picked in the widget) is answered
+    with a ``comparison`` message (``nbcallbacks.compare_wire``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import anywidget
 import traitlets
 
+from nbcallbacks.compare_wire import comparison_message
 from nbcallbacks.mirror import Mirror
 from nbcallbacks.notebook import on_cell_end
 from nbcallbacks.share import add_static_summary
@@ -122,6 +125,7 @@ class TraceWidget(anywidget.AnyWidget):
         """Subscribe to ``recorder`` and start the flusher thread (``pricing``: see ``nbcallbacks.tree.Tree``)."""
         self._recorder = recorder
         self._mirror = Mirror(pricing, clock=recorder.clock)
+        self._pricing = pricing
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -295,8 +299,19 @@ class TraceWidget(anywidget.AnyWidget):
         if not self._closed:
             self.send(message)
 
+    def _send_comparison(self, content: dict[str, Any]) -> None:
+        """Answer a ``compare`` request (outside the widget's lock: the flusher keeps sending meanwhile)."""
+        a, b, request = (value if isinstance(value := content.get(key), str) else "" for key in ("a", "b", "request"))
+        try:
+            message = comparison_message(self._recorder, a, b, pricing=self._pricing)
+        except Exception as exc:  # noqa: BLE001 - the front end is told; the kernel goes on
+            message = {"type": "comparison", "a": a, "b": b, "rows": [], "error": repr(exc)}
+        message["request"] = request
+        if not self._closed:
+            self.send(message)
+
     def _on_custom_msg(self, content: Any, buffers: Any) -> None:  # noqa: ARG002 - ipywidgets' signature
-        """Requests from the front end (on the kernel's shell thread): answered with a snapshot message."""
+        """Requests from the front end (on the kernel's shell thread): a snapshot or a comparison message."""
         try:
             kind = content.get("type") if isinstance(content, dict) else None
             if kind in {"hello", "resync"}:
@@ -307,6 +322,8 @@ class TraceWidget(anywidget.AnyWidget):
                     up_to_date = kind == "hello" and isinstance(known, int) and known >= before
                     if not up_to_date:  # the delta just sent (if any) follows what it holds: enough
                         self._send_snapshot_message()
+            elif kind == "compare":
+                self._send_comparison(content)
         except Exception as exc:  # noqa: BLE001 - a bad message must not break the kernel
             self._recorder.record_handler_error("widget", exc)
 
