@@ -4,6 +4,8 @@
  * panels catch up when shown. Typing in the filter box is debounced and applied in the next frame, so it never
  * holds up a live run's repaint.
  */
+import { type ComparisonMsg, comparePair } from "./compare";
+import { CompareView } from "./compareview";
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, uniquePrefix } from "./dom";
 import { NavFilter } from "./filter";
@@ -25,9 +27,16 @@ export interface AppOptions {
   title: string;
   /** Push a selection to the model (`selected_run_id`, `selected_run_ids`). */
   onSelect: (selection: Selection) => void;
+  /**
+   * Ask the kernel to compare runs `a` and `b` (answered by `receiveComparison` with the same `request`).
+   * Without it (no kernel: a static page) there is no Compare button.
+   */
+  onCompare?: (a: string, b: string, request: string) => void;
 }
 
 const FILTER_DEBOUNCE_MS = 60;
+/** A comparison not answered by then is reported (the kernel may be busy or gone). */
+const COMPARE_TIMEOUT_MS = 30_000;
 
 export class App {
   readonly el: HTMLElement;
@@ -46,6 +55,12 @@ export class App {
   private readonly countEl: HTMLElement;
   private readonly errorsToggle: HTMLButtonElement;
   private readonly keyToggle: HTMLButtonElement;
+  private readonly compareButton: HTMLButtonElement;
+  private readonly compare: CompareView;
+  private readonly onCompare: ((a: string, b: string, request: string) => void) | undefined;
+  private compareRequest = "";
+  private compareCount = 0;
+  private compareTimer = 0;
   private searchTimer = 0;
   private pending: Change = emptyChange();
   private pendingTree: Change = emptyChange();
@@ -87,6 +102,23 @@ export class App {
     this.tree = new TreeView(this.ctx);
     this.table = new TimingTable(this.ctx);
     this.inspector = new Inspector(this.ctx);
+    this.onCompare = options.onCompare;
+    this.compare = new CompareView({
+      prefix,
+      onClose: () => this.closeCompare(true),
+      showInTree: (id) => {
+        this.closeCompare(false);
+        this.ctx.showInTree(id);
+      },
+    });
+    this.compareButton = h("button", "nbc-btn nbc-compare-btn", "Compare");
+    this.compareButton.type = "button";
+    this.compareButton.dataset.action = "compare";
+    this.compareButton.title = "Compare the two selected runs side by side (A: the first selected, B: the second)";
+    this.compareButton.setAttribute("aria-label", "compare the two selected runs");
+    this.compareButton.hidden = true;
+    this.compareButton.addEventListener("click", () => this.startCompare());
+    this.tree.toolbar.append(this.compareButton);
 
     const tabbar = h("div", "nbc-tabs");
     tabbar.setAttribute("role", "tablist");
@@ -112,6 +144,7 @@ export class App {
       panel.setAttribute("aria-labelledby", tab.id);
       tab.setAttribute("aria-controls", panel.id);
       panel.appendChild(content);
+      if (name === "tree") panel.appendChild(this.compare.el);
       tabbar.appendChild(tab);
       panels.appendChild(panel);
       this.tabs.set(name, { tab, panel });
@@ -190,6 +223,48 @@ export class App {
         this.stream.tickRunning();
       }
     }, 1000);
+  }
+
+  /** Compare the two selected runs: open the panel (pending) and ask the kernel. */
+  private startCompare(): void {
+    const pair = comparePair(this.ctx.store.selection.ids);
+    if (!pair || !this.onCompare) return;
+    this.compareCount += 1;
+    this.compareRequest = `${this.ctx.prefix}-${this.compareCount}`;
+    this.setTab("tree");
+    this.compare.showPending();
+    this.setComparing(true);
+    window.clearTimeout(this.compareTimer);
+    const request = this.compareRequest;
+    this.compareTimer = window.setTimeout(() => {
+      if (this.compareRequest === request) this.compare.showError("No answer from the kernel (is it busy or stopped?).");
+    }, COMPARE_TIMEOUT_MS);
+    this.onCompare(pair[0], pair[1], request);
+    this.compare.closeButton.focus();
+  }
+
+  /** The kernel's answer to a compare request; answers to other views' (or older) requests are ignored. */
+  receiveComparison(msg: ComparisonMsg): void {
+    if (!msg || msg.request !== this.compareRequest || !this.compareRequest) return;
+    window.clearTimeout(this.compareTimer);
+    this.compare.show(msg);
+  }
+
+  private closeCompare(focusButton: boolean): void {
+    this.compareRequest = "";
+    window.clearTimeout(this.compareTimer);
+    this.setComparing(false);
+    if (focusButton) (this.compareButton.hidden ? this.tree.focusTarget : this.compareButton).focus();
+  }
+
+  private setComparing(on: boolean): void {
+    this.compare.el.hidden = !on;
+    this.tree.el.hidden = on;
+    this.el.dataset.comparing = on ? "true" : "false";
+    if (!on && this.tab === "tree") {
+      this.paintTree();
+      this.tree.refresh();
+    }
   }
 
   private toggleButton(action: string, text: string, title: string, onClick: () => void): HTMLButtonElement {
@@ -325,6 +400,7 @@ export class App {
     setAttr(this.el, "data-cursor", String(this.ctx.store.cursor));
     setAttr(this.el, "data-running", this.ctx.store.totals.running > 0 ? "true" : "false");
     setAttr(this.el, "data-has-selection", this.ctx.store.selected ? "true" : "false");
+    this.compareButton.hidden = !this.onCompare || comparePair(this.ctx.store.selection.ids) === null;
   }
 
   private paintTree(): void {
@@ -381,6 +457,7 @@ export class App {
     window.clearTimeout(this.searchTimer);
     if (this.frame) cancelAnimationFrame(this.frame);
     window.clearInterval(this.timer);
+    window.clearTimeout(this.compareTimer);
     this.table.destroy();
     this.el.remove();
   }

@@ -57,6 +57,19 @@
  *                              when none); while filtered, data-match="true" (a match) or "context" (an
  *                              ancestor, greyed), matched name text in mark.nbc-hl
  *     button[data-action="zoom"] (aria-pressed): the waterfall's scope is the selected run, or the trace
+ *     button[data-action="compare"] (shown while exactly two runs are selected, if there is a kernel): sends
+ *                              {"type": "compare", a, b, request} (selection order) and opens the Compare panel
+ *                              over the tree (.nbc-root[data-comparing="true"], the inspector hidden):
+ *     .nbc-compare[data-state="pending"|"ready"|"error"]  button[data-action="close-compare"] (or Escape),
+ *                              .nbc-cmp-counts (data-only-a, data-only-b), .nbc-cmp-sum[data-side] (label, totals),
+ *                              .nbc-cmp-note (truncation note; data-error="true" for an error),
+ *                              .nbc-cmp-rows (role=listbox, focusable; ArrowUp/Down/Home/End) >
+ *                              .nbc-cmp-row (role=option, aria-selected, data-index, data-depth, data-run-type,
+ *                              data-only="a"|"b" for a run on one side only, data-marks="status output") >
+ *                              .nbc-cmp-cell[data-side="a"|"b"] (data-missing="true" on the absent side;
+ *                              .nbc-name, .nbc-status[data-status], .nbc-cmp-meta), .nbc-cmp-wf > .nbc-wf-bar
+ *                              (one time scale for both sides), .nbc-cmp-delta > span[data-kind][data-tone];
+ *                              .nbc-cmp-detail (the clicked row): .nbc-cmp-out[data-side] > pre.nbc-cmp-pre
  *   Timing panel
  *     button[data-group="runs"|"name"|"type"] (aria-checked)
  *     .nbc-thead .nbc-th[data-col=...][aria-sort] > button.nbc-sort (click sorts; again reverses)
@@ -104,6 +117,11 @@ function trySend(model: AnyModel<WidgetModel>, content: OutboundMsg): void {
   } catch {
     // No kernel: the snapshot trait is all there is, and it is complete.
   }
+}
+
+/** A static page's model (`standalone.ts`) says it has no kernel to answer requests. */
+function hasKernel(model: AnyModel<WidgetModel>): boolean {
+  return !(model as unknown as { nbcNoKernel?: boolean }).nbcNoKernel;
 }
 
 const initialize: Initialize<WidgetModel> = ({ model }) => {
@@ -158,13 +176,20 @@ const render: Render<WidgetModel> = ({ model, el }) => {
         // No kernel to tell (static HTML): the selection stays local.
       }
     },
+    ...(hasKernel(model) ? { onCompare: (a: string, b: string, request: string) => trySend(model, { type: "compare", a, b, request }) } : {}),
   });
   el.classList.add("nbc-host");
   el.appendChild(app.el);
   const onTitle = (): void => app.setTitle(model.get("title") || "");
+  // Every view hears every answer; each keeps the one to its own request.
+  const onMsg = (msg: InboundMsg): void => {
+    if (msg && typeof msg === "object" && msg.type === "comparison") app.receiveComparison(msg);
+  };
   model.on("change:title", onTitle);
+  model.on("msg:custom", onMsg);
   return () => {
     model.off("change:title", onTitle);
+    model.off("msg:custom", onMsg);
     app.destroy();
   };
 };

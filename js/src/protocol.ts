@@ -3,6 +3,7 @@
  * The run dictionary (`RunWire`) is generated from the field table (`nbcallbacks/schema.py`).
  */
 
+import type { ComparisonMsg } from "./compare";
 import type { DisplayStatus, RunWire, Status } from "./generated/schema";
 
 export type { DisplayStatus, RunWire, Status };
@@ -75,9 +76,15 @@ export interface SnapshotMsg extends Snapshot {
   time?: number;
 }
 
-export type InboundMsg = DeltaMsg | SnapshotMsg;
-/** `hello` says which delta sequence the loaded state is at; Python sends a snapshot only if that is behind. */
-export type OutboundMsg = { type: "hello"; seq: number } | { type: "resync" };
+export type InboundMsg = DeltaMsg | SnapshotMsg | ComparisonMsg;
+/**
+ * `hello` says which delta sequence the loaded state is at; Python sends a snapshot only if that is behind.
+ * `compare` asks for a `comparison` message (`ComparisonMsg`, echoing `request`) aligning runs `a` and `b`.
+ */
+export type OutboundMsg =
+  | { type: "hello"; seq: number }
+  | { type: "resync" }
+  | { type: "compare"; a: string; b: string; request: string };
 
 /** Synced traits of `TraceWidget`. */
 export interface WidgetModel {

@@ -43,6 +43,8 @@ export class StaticModel implements AnyModel<WidgetModel> {
   readonly widget_manager = {
     get_model: (): Promise<never> => Promise.reject(new Error("no widget manager in a static page")),
   };
+  /** No kernel answers requests here: the widget leaves out what needs one (the Compare button). */
+  readonly nbcNoKernel = true;
 
   /** `state`: the widget's traits as saved (traits this file does not name are kept and readable too). */
   constructor(state: Partial<WidgetModel>) {

@@ -59,10 +59,13 @@ export class TreeView {
   private zoomed = "";
   private readonly zoomButton: HTMLButtonElement;
   private order: string[] = [];
+  /** The tree's toolbar (the app adds its Compare button there). */
+  readonly toolbar: HTMLElement;
 
   constructor(private readonly ctx: ViewContext) {
     this.el = h("div", "nbc-tree-wrap");
     const bar = h("div", "nbc-toolbar");
+    this.toolbar = bar;
     const expandAll = h("button", "nbc-btn", "Expand all");
     expandAll.type = "button";
     expandAll.dataset.action = "expand-all";
@@ -106,6 +109,11 @@ export class TreeView {
     });
     const empty = h("div", "nbc-empty nbc-tree-empty", "No runs yet.");
     this.el.append(bar, this.viewport, empty);
+  }
+
+  /** The element that takes keyboard focus in the tree. */
+  get focusTarget(): HTMLElement {
+    return this.viewport;
   }
 
   private setMode(mode: Mode): void {
