@@ -4,7 +4,8 @@ The front end sends ``{"type": "compare", "a": run_id, "b": run_id, "request": s
 selection order; each side is that run and its descendants). ``comparison_message`` answers it with::
 
     {"type": "comparison", "request": str, "a": run_id, "b": run_id,
-     "labels": [name of run a, name of run b], "total_rows": int, "truncated": bool, "note": str,
+     "labels": [name of run a, name of run b], "inputs": [input preview of run a, of run b],
+     "total_rows": int, "truncated": bool, "note": str,
      "rows": [{...every column of nbcallbacks.comparison.COMPARE_COLUMNS...,
                "start_s_a": float | None, "start_s_b": float | None}, ...],
      "error": str}                                                   (only when the comparison failed)
@@ -20,13 +21,17 @@ import math
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nbcallbacks.recorder import Recorder
     from nbcallbacks.tree import Pricing
 
-__all__ = ["MAX_ROWS", "comparison_message"]
+__all__ = ["INPUT_CHARS", "MAX_ROWS", "comparison_message"]
 
 MAX_ROWS: Final = 1000
 """Most rows sent to the front end; ``h.compare_selected()`` (a DataFrame) has them all."""
+INPUT_CHARS: Final = 200
+"""Characters of each compared run's input preview (what tells two invocations of one chain apart)."""
 
 
 def _json_safe(value: Any) -> Any:
@@ -39,6 +44,27 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value):
         return value
     return None
+
+
+def _input_text(value: Any, fallback: Callable[[Any], str]) -> str:
+    """What a run was asked: the last message's text of a chat input, else the preview as text (``fallback``)."""
+    inner = value
+    if isinstance(inner, dict) and len(inner) == 1:  # {"messages": [...]}, {"input": ...}
+        (inner,) = inner.values()
+    if isinstance(inner, list) and inner:
+        inner = inner[-1]  # the latest message
+    if isinstance(inner, str):
+        return inner
+    if isinstance(inner, (list, tuple)) and len(inner) == 2 and isinstance(inner[1], str):  # noqa: PLR2004 - (role, text)
+        return inner[1]
+    if isinstance(inner, dict) and isinstance(inner.get("content"), str):
+        return str(inner["content"])
+    return fallback(value)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= INPUT_CHARS else text[: INPUT_CHARS - 1] + "…"
 
 
 def _epoch(value: Any) -> float | None:
@@ -74,6 +100,7 @@ def comparison_message(
         "a": a,
         "b": b,
         "labels": [a, b],
+        "inputs": ["", ""],
         "total_rows": 0,
         "truncated": False,
         "note": "",
@@ -82,7 +109,7 @@ def comparison_message(
     if not isinstance(a, str) or not isinstance(b, str) or not a or not b:
         message["error"] = "compare needs two run ids"
         return message
-    from nbcallbacks.comparison import compare  # noqa: PLC0415 - pandas only when a comparison is asked for
+    from nbcallbacks.comparison import compare, output_text  # noqa: PLC0415 - pandas only when asked for
     from nbcallbacks.export import runs_dataframe  # noqa: PLC0415
 
     frame = runs_dataframe(recorder, pricing)
@@ -95,6 +122,8 @@ def comparison_message(
     names = dict(zip(frame["run_id"].astype(str), frame["name"].astype(str), strict=True))
     starts = {str(run_id): _epoch(start) for run_id, start in zip(frame["run_id"], frame["start"], strict=True)}
     message["labels"] = [names[a], names[b]]
+    inputs = dict(zip(frame["run_id"].astype(str), frame["inputs"], strict=True))
+    message["inputs"] = [_short(_input_text(inputs[run_id], output_text)) for run_id in (a, b)]
     records = result.to_dict("records")
     origins = []
     for side in ("a", "b"):

@@ -50,6 +50,7 @@ def test_the_widget_answers_a_compare_message_with_the_aligned_rows(make_widget:
     assert message["request"] == "v1-1"
     assert (message["a"], message["b"]) == (a, b)
     assert message["labels"] == ["LangGraph", "LangGraph"]
+    assert message["inputs"] == [PARIS, PARIS_LONDON]  # the questions: what tells the two apart
     assert "error" not in message
     assert not message["truncated"]
     assert message["note"] == ""

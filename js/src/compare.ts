@@ -41,6 +41,8 @@ export interface ComparisonMsg {
   a: string;
   b: string;
   labels?: [string, string];
+  /** Each compared run's input preview (what tells two invocations of one chain apart). */
+  inputs?: [string, string];
   total_rows?: number;
   truncated?: boolean;
   note?: string;
@@ -86,6 +88,8 @@ export interface CompareRow {
 
 export interface SideSummary {
   label: string;
+  /** The compared run's input preview ("" when unknown). */
+  input: string;
   runs: number;
   /** First start to last end of this side, seconds. */
   span: number;
@@ -178,8 +182,8 @@ function cell(row: CompareRowWire, side: Side, scale: number): SideCell | null {
   };
 }
 
-function summary(rows: readonly CompareRowWire[], side: Side, label: string): SideSummary {
-  const out: SideSummary = { label, runs: 0, span: sideSpan(rows, side), tokens: 0, cost: null, unpriced: 0, errors: 0 };
+function summary(rows: readonly CompareRowWire[], side: Side, label: string, input: string): SideSummary {
+  const out: SideSummary = { label, input, runs: 0, span: sideSpan(rows, side), tokens: 0, cost: null, unpriced: 0, errors: 0 };
   for (const row of rows) {
     const s = pick(row, side);
     if (s.runId === null) continue;
@@ -195,11 +199,12 @@ function summary(rows: readonly CompareRowWire[], side: Side, label: string): Si
 }
 
 /** The panel's model of a comparison message. */
-export function compareModel(msg: Pick<ComparisonMsg, "rows" | "labels">): CompareModel {
+export function compareModel(msg: Pick<ComparisonMsg, "rows" | "labels" | "inputs">): CompareModel {
   const rows = Array.isArray(msg.rows) ? msg.rows : [];
   const [labelA, labelB] = msg.labels ?? ["A", "B"];
-  const a = summary(rows, "a", labelA);
-  const b = summary(rows, "b", labelB);
+  const [inputA, inputB] = msg.inputs ?? ["", ""];
+  const a = summary(rows, "a", String(labelA), typeof inputA === "string" ? inputA : "");
+  const b = summary(rows, "b", String(labelB), typeof inputB === "string" ? inputB : "");
   const scale = Math.max(a.span, b.span);
   let onlyA = 0;
   let onlyB = 0;

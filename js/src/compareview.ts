@@ -110,7 +110,13 @@ export class CompareView {
     for (const [side, s] of [["a", model.a], ["b", model.b]] as const) {
       const line = h("div", "nbc-cmp-sum");
       line.dataset.side = side;
-      line.append(h("span", "nbc-cmp-side", side.toUpperCase()), untrusted("span", "nbc-cmp-label", s.label), h("span", "nbc-cmp-muted", summaryText(s)));
+      line.append(h("span", "nbc-cmp-side", side.toUpperCase()), untrusted("span", "nbc-cmp-label", s.label));
+      if (s.input) {
+        const input = untrusted("span", "nbc-cmp-input", s.input);
+        input.title = s.input;
+        line.append(input);
+      }
+      line.append(h("span", "nbc-cmp-muted nbc-cmp-totals", summaryText(s)));
       this.summary.append(line);
     }
     if (msg.note) this.setNote(msg.note, false);

@@ -43,7 +43,7 @@ function agentComparison(request = "req"): ComparisonMsg {
     row({ path: "LangGraph/tools/get_weather#2", name: "get_weather", run_type: "tool", depth: 2, only_in: "b", run_id_a: null, status_a: null, duration_s_a: null, duration_delta_s: null, start_s_a: null, run_id_b: "b3", start_s_b: 0.6, duration_s_b: 0.5, output_a: null, output_b: 'Rain <img src=x onerror="window.__pwned=1">' }),
     row({ path: "LangGraph/agent#2/DemoChatModel", name: "DemoChatModel", run_type: "chat_model", depth: 2, run_id_a: "a4", run_id_b: "b4", start_s_a: 0.6, start_s_b: 1.2, duration_s_a: 0.4, duration_s_b: 0.8, duration_delta_s: 0.4, total_tokens_a: 40, total_tokens_b: 55, tokens_delta: 15, cost_usd_a: 0.00004, cost_usd_b: null, output_a: "Paris: sunny", output_b: "Paris: sunny; London: rain" }),
   ];
-  return { type: "comparison", request, a: "a0", b: "b0", labels: ["LangGraph", "LangGraph"], total_rows: rows.length, truncated: false, note: "", rows };
+  return { type: "comparison", request, a: "a0", b: "b0", labels: ["LangGraph", "LangGraph"], inputs: ["{'messages': [['user', 'Paris?']]}", "{'messages': [['user', 'Paris and London?']]}"], total_rows: rows.length, truncated: false, note: "", rows };
 }
 
 describe("the compare row model", () => {
@@ -150,6 +150,10 @@ describe("the Compare button and panel", () => {
     expect(q(extra, '.nbc-cmp-cell[data-side="a"]').textContent).toBe("— not in A");
     expect(q(extra, ".nbc-cmp-only").textContent).toBe("only in B");
     expect(q(el!, ".nbc-cmp-counts").textContent).toBe("5 rows · 0 only in A · 1 only in B");
+    expect(qa(el!, ".nbc-cmp-sum .nbc-cmp-input").map((s) => s.textContent)).toEqual([
+      "{'messages': [['user', 'Paris?']]}",
+      "{'messages': [['user', 'Paris and London?']]}",
+    ]);
     expect(q(rows[4]!, ".nbc-cmp-delta").textContent).toBe("+400 ms+15 tok");
     expect(q(rows[0]!, '.nbc-cmp-wf .nbc-wf-bar').style.width).toBe("50.000%");
     // The other view asked nothing: its panel stays closed.
