@@ -307,8 +307,9 @@ class TraceWidget(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001 - the front end is told; the kernel goes on
             message = {"type": "comparison", "a": a, "b": b, "rows": [], "error": repr(exc)}
         message["request"] = request
-        if not self._closed:
-            self.send(message)
+        with self._lock:  # one sender at a time (the flusher thread sends deltas)
+            if not self._closed:
+                self.send(message)
 
     def _on_custom_msg(self, content: Any, buffers: Any) -> None:  # noqa: ARG002 - ipywidgets' signature
         """Requests from the front end (on the kernel's shell thread): a snapshot or a comparison message."""

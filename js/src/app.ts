@@ -87,16 +87,19 @@ export class App {
         this.stream.highlight(id, true);
       },
       showInTree: (id) => {
+        this.closeCompare(false); // the tree is where the run is shown
         this.ctx.select(id);
         this.setTab("tree");
         this.tree.reveal(id);
       },
       showErrors: () => {
+        this.closeCompare(false);
         this.setErrorsOnly(true);
         this.setTab("tree");
       },
     };
     this.el = h("div", "nbc-root");
+    this.el.dataset.comparing = "false";
     this.header = new Header(this.ctx, options.title);
     this.stream = new StreamView(this.ctx);
     this.tree = new TreeView(this.ctx);
@@ -106,10 +109,7 @@ export class App {
     this.compare = new CompareView({
       prefix,
       onClose: () => this.closeCompare(true),
-      showInTree: (id) => {
-        this.closeCompare(false);
-        this.ctx.showInTree(id);
-      },
+      showInTree: (id) => this.ctx.showInTree(id),
     });
     this.compareButton = h("button", "nbc-btn nbc-compare-btn", "Compare");
     this.compareButton.type = "button";
@@ -251,6 +251,7 @@ export class App {
   }
 
   private closeCompare(focusButton: boolean): void {
+    if (this.el.dataset.comparing !== "true") return;
     this.compareRequest = "";
     window.clearTimeout(this.compareTimer);
     this.setComparing(false);
@@ -328,6 +329,7 @@ export class App {
 
   /** Select the next (1) or previous (-1) failed or interrupted run in tree order, and show it in the tree. */
   private gotoError(dir: 1 | -1): void {
+    this.closeCompare(false);
     if (this.tab !== "tree") this.setTab("tree");
     const errors = this.tree.errorOrder();
     if (!errors.length) return;
