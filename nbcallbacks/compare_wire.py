@@ -62,11 +62,6 @@ def _input_text(value: Any, fallback: Callable[[Any], str]) -> str:
     return fallback(value)
 
 
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= INPUT_CHARS else text[: INPUT_CHARS - 1] + "…"
-
-
 def _epoch(value: Any) -> float | None:
     """A start time (pandas Timestamp or seconds) as seconds since the epoch, or None."""
     timestamp = getattr(value, "timestamp", None)
@@ -109,7 +104,8 @@ def comparison_message(
     if not isinstance(a, str) or not isinstance(b, str) or not a or not b:
         message["error"] = "compare needs two run ids"
         return message
-    from nbcallbacks.comparison import compare, output_text  # noqa: PLC0415 - pandas only when asked for
+    from nbcallbacks.comparison import compare  # noqa: PLC0415 - pandas only when asked for
+    from nbcallbacks.comparison.values import output_text, shorten  # noqa: PLC0415
     from nbcallbacks.export import runs_dataframe  # noqa: PLC0415
 
     frame = runs_dataframe(recorder, pricing)
@@ -123,7 +119,7 @@ def comparison_message(
     starts = {str(run_id): _epoch(start) for run_id, start in zip(frame["run_id"], frame["start"], strict=True)}
     message["labels"] = [names[a], names[b]]
     inputs = dict(zip(frame["run_id"].astype(str), frame["inputs"], strict=True))
-    message["inputs"] = [_short(_input_text(inputs[run_id], output_text)) for run_id in (a, b)]
+    message["inputs"] = [shorten(_input_text(inputs[run_id], output_text), INPUT_CHARS) for run_id in (a, b)]
     records = result.to_dict("records")
     origins = []
     for side in ("a", "b"):
