@@ -35,6 +35,9 @@ Custom messages, Python -> JS (at most one per ``FLUSH_INTERVAL_S``, everything 
     ``{"type": "snapshot", "time": float, ...snapshot fields...}``: the whole trace, sent in answer to a request.
     ``time`` is the kernel's clock (``time.time()``) at sending: the front end measures running runs' elapsed
     time on the kernel's clock, which may differ from the browser's.
+    ``{"type": "comparison", "request": str, "a": run_id, "b": run_id, "rows": [...], ...}``: the answer to a
+    ``compare`` request, echoing its ``request`` (every view hears it; the one that asked shows it); see
+    ``nbcallbacks.compare_wire``.
 
 Custom messages, JS -> Python
     ``{"type": "hello", "seq": int}`` (a model was initialised, holding state up to ``seq``) is answered with a

@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from langchain_core.runnables import RunnableLambda
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.compare_wire import comparison_message
@@ -133,3 +134,14 @@ def test_compare_selected_compares_the_two_runs_selected_in_the_widget(handler: 
     one_sided = result[result["only_in"].notna()]
     assert list(one_sided["only_in"]) == ["a"]
     assert list(one_sided["path"]) == ["LangGraph/tools/get_weather#2"]
+
+
+def test_each_side_says_what_it_was_asked() -> None:
+    h = NotebookHandler()
+    step = RunnableLambda(lambda x: x, name="step")
+    step.invoke({"x": 1, "y": "two"}, config={"callbacks": [h]})
+    step.invoke("just   text\n", config={"callbacks": [h]})
+    a, b = (run.run_id for run in h.recorder.runs())
+    message = comparison_message(h.recorder, a, b)
+    assert message["inputs"] == ['{"x": 1, "y": "two"}', "just text"]  # JSON, or the one text on one line
+    assert [(r["path"], r["only_in"]) for r in message["rows"]] == [("step", None)]

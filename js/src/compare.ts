@@ -249,3 +249,64 @@ export function summaryText(s: SideSummary): string {
   if (s.errors) parts.push(`${formatCount(s.errors)} ${s.errors === 1 ? "error" : "errors"}`);
   return parts.join(" · ");
 }
+
+/** A piece of one side's text: `changed` when it is not in the other side's (removed from A, added in B). */
+export interface DiffSeg {
+  text: string;
+  changed: boolean;
+}
+
+const WORD = /\s+|[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu;
+/** Largest word table (words of A × words of B) diffed; longer texts are shown without marks. */
+const MAX_DIFF_CELLS = 250_000;
+
+function pushSeg(out: DiffSeg[], text: string, changed: boolean): void {
+  const last = out[out.length - 1];
+  if (last && last.changed === changed) last.text += text;
+  else out.push({ text, changed });
+}
+
+/**
+ * Word diff of two texts (a longest common subsequence of words): A's words not kept in B are `changed` on A's
+ * side, B's words not in A on B's side. Null when the texts are too long to diff here.
+ */
+export function wordDiff(a: string, b: string): { a: DiffSeg[]; b: DiffSeg[] } | null {
+  const wa = a.match(WORD) ?? [];
+  const wb = b.match(WORD) ?? [];
+  const n = wa.length;
+  const m = wb.length;
+  if ((n + 1) * (m + 1) > MAX_DIFF_CELLS) return null;
+  const width = m + 1;
+  const table = new Uint32Array((n + 1) * width); // table[i][j]: LCS length of wa[i:], wb[j:]
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      table[i * width + j] =
+        wa[i] === wb[j]
+          ? (table[(i + 1) * width + j + 1] as number) + 1
+          : Math.max(table[(i + 1) * width + j] as number, table[i * width + j + 1] as number);
+    }
+  }
+  const outA: DiffSeg[] = [];
+  const outB: DiffSeg[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n && j < m) {
+    const x = wa[i] as string;
+    const y = wb[j] as string;
+    if (x === y) {
+      pushSeg(outA, x, false);
+      pushSeg(outB, y, false);
+      i++;
+      j++;
+    } else if ((table[(i + 1) * width + j] as number) >= (table[i * width + j + 1] as number)) {
+      pushSeg(outA, x, true);
+      i++;
+    } else {
+      pushSeg(outB, y, true);
+      j++;
+    }
+  }
+  for (; i < n; i++) pushSeg(outA, wa[i] as string, true);
+  for (; j < m; j++) pushSeg(outB, wb[j] as string, true);
+  return { a: outA, b: outB };
+}

@@ -4,7 +4,16 @@
  * on one side only), their waterfall bars on one time scale, and the deltas (B − A). Clicking a row (or moving
  * with the arrow keys) shows both output previews side by side. Every text is set with textContent.
  */
-import { type CompareModel, type CompareRow, compareModel, type ComparisonMsg, type SideCell, summaryText } from "./compare";
+import {
+  type CompareModel,
+  type CompareRow,
+  compareModel,
+  type ComparisonMsg,
+  type DiffSeg,
+  type SideCell,
+  summaryText,
+  wordDiff,
+} from "./compare";
 import { h, runTypeGlyph, setAttr, untrusted } from "./dom";
 import { plural } from "./format";
 
@@ -250,6 +259,8 @@ export class CompareView {
     head.append(untrusted("span", "nbc-cmp-path", row.path));
     if (row.a && row.b) head.append(h("span", "nbc-cmp-muted", row.marks.includes("output") ? "outputs differ" : "outputs are identical"));
     this.detail.append(head);
+    // Words removed from A and added in B are marked (outputs that differ only).
+    const diff = row.a && row.b && row.marks.includes("output") ? wordDiff(row.a.output, row.b.output) : null;
     for (const [side, c] of [["a", row.a], ["b", row.b]] as const) {
       const col = h("div", "nbc-cmp-out");
       col.dataset.side = side;
@@ -265,6 +276,7 @@ export class CompareView {
       }
       const pre = untrusted("pre", "nbc-cmp-pre", c ? c.output || "(no output)" : `not in ${side.toUpperCase()}`);
       if (!c) pre.dataset.missing = "true";
+      else if (diff) fillDiff(pre, diff[side], side === "a" ? "nbc-cmp-del" : "nbc-cmp-ins");
       col.append(title, pre);
       this.detail.append(col);
     }
@@ -283,4 +295,9 @@ export class CompareView {
     e.stopPropagation();
     this.activate(next);
   }
+}
+
+/** Fill `pre` with a side of a word diff: changed words in `<mark>` (text only, never markup). */
+function fillDiff(pre: HTMLElement, segs: readonly DiffSeg[], markClass: string): void {
+  pre.replaceChildren(...segs.map((seg) => (seg.changed ? h("mark", markClass, seg.text) : document.createTextNode(seg.text))));
 }

@@ -176,7 +176,9 @@ const render: Render<WidgetModel> = ({ model, el }) => {
         // No kernel to tell (static HTML): the selection stays local.
       }
     },
-    ...(hasKernel(model) ? { onCompare: (a: string, b: string, request: string) => trySend(model, { type: "compare", a, b, request }) } : {}),
+    ...(hasKernel(model)
+      ? { onCompare: (a: string, b: string, request: string) => trySend(model, { type: "compare", a, b, request }) }
+      : {}),
   });
   el.classList.add("nbc-host");
   el.appendChild(app.el);

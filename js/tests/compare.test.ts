@@ -1,6 +1,16 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it } from "vitest";
-import { barOn, comparePair, compareModel, type CompareRowWire, type ComparisonMsg, formatDelta, sideSpan, summaryText } from "../src/compare";
+import {
+  barOn,
+  comparePair,
+  compareModel,
+  type CompareRowWire,
+  type ComparisonMsg,
+  formatDelta,
+  sideSpan,
+  summaryText,
+  wordDiff,
+} from "../src/compare";
 import type { RunWire } from "../src/protocol";
 import { cleanup, FakeModel, frame, mount, q, qa, snapshot, wire } from "./widget-dom";
 
@@ -101,6 +111,19 @@ describe("the compare row model", () => {
     expect(formatDelta(-1234, "tokens")?.text).toBe("\u22121,234 tok");
   });
 
+  it("diffs two outputs word by word, marking A's removed and B's added words", () => {
+    const diff = wordDiff("Paris: sunny, 18°C.", "Paris: sunny; London: rain, 18°C.")!;
+    expect(diff.a.map((s) => s.text).join("")).toBe("Paris: sunny, 18°C.");
+    expect(diff.b.map((s) => s.text).join("")).toBe("Paris: sunny; London: rain, 18°C.");
+    expect(diff.a.filter((s) => s.changed)).toEqual([]);
+    expect(diff.b.filter((s) => s.changed).map((s) => s.text)).toEqual(["; London: rain"]);
+    const swapped = wordDiff("a b c", "a x c")!;
+    expect(swapped.a).toEqual([{ text: "a ", changed: false }, { text: "b", changed: true }, { text: " c", changed: false }]);
+    expect(swapped.b).toEqual([{ text: "a ", changed: false }, { text: "x", changed: true }, { text: " c", changed: false }]);
+    expect(wordDiff("", "new")).toEqual({ a: [], b: [{ text: "new", changed: true }] });
+    expect(wordDiff("w ".repeat(600), "v ".repeat(600))).toBeNull(); // too long to diff here
+  });
+
   it("sums each side for the summary line", () => {
     const model = compareModel(agentComparison());
     expect(model.a.runs).toBe(4);
@@ -168,6 +191,8 @@ describe("the Compare button and panel", () => {
     expect(rows[4]!.getAttribute("aria-selected")).toBe("true");
     expect(list.getAttribute("aria-activedescendant")).toBe(rows[4]!.id);
     expect(qa(el!, ".nbc-cmp-detail .nbc-cmp-pre").map((p) => p.textContent)).toEqual(["Paris: sunny", "Paris: sunny; London: rain"]);
+    expect(qa(el!, ".nbc-cmp-detail mark.nbc-cmp-ins").map((m) => m.textContent)).toEqual(["; London: rain"]);
+    expect(qa(el!, ".nbc-cmp-detail mark.nbc-cmp-del")).toHaveLength(0);
 
     q(el!, 'button[data-action="close-compare"]').click();
     expect(panel.hidden).toBe(true);

@@ -90,3 +90,19 @@ describe("compact snapshots", () => {
     expect(host.querySelector('.nbc-stat[data-stat="runs"]')?.textContent).toContain("2");
   });
 });
+
+describe("a static page", () => {
+  it("has no Compare button (no kernel to compare with), even with two runs selected", async () => {
+    const host = embed({ snapshot: snapshot(), title: "static", selected_run_id: "", _uid: "static-compare" });
+    await mountAll();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    (host.querySelector('.nbc-tab[data-tab="tree"]') as HTMLElement).click();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    (host.querySelector('.nbc-row[data-run-id="root"] .nbc-name') as HTMLElement).click();
+    const child = host.querySelector('.nbc-row[data-run-id="child"] .nbc-name') as HTMLElement;
+    child.dispatchEvent(new MouseEvent("click", { bubbles: true, ctrlKey: true }));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(host.querySelectorAll('.nbc-row[aria-selected="true"]')).toHaveLength(2);
+    expect((host.querySelector('button[data-action="compare"]') as HTMLElement).hidden).toBe(true);
+  });
+});
