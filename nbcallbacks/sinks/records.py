@@ -15,8 +15,10 @@ from nbcallbacks.notebook import notebook_name
 from nbcallbacks.version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from nbcallbacks.events import EventRow, RunRecord
-    from nbcallbacks.tree import Derived
+    from nbcallbacks.tree import Derived, Tree
 
 EVENT_FIELDS: Final[tuple[str, ...]] = tuple(schema.EVENT_COLUMNS)
 """Fields of an event record besides ``kind`` and ``session``: the columns of ``to_dataframe()``."""
@@ -77,6 +79,37 @@ def event_record(row: EventRow, origin: float, session: str) -> dict[str, Any]:
 def run_record(run: RunRecord, derived: Derived, session: str) -> dict[str, Any]:
     """The record of one run, with what the tree derives for it (``nbcallbacks.tree.Tree.derived``)."""
     return {"kind": "run", "session": session, **schema.run_record(run, derived)}
+
+
+def tree_run_record(tree: Tree, run_id: str, session: str) -> dict[str, Any]:
+    """The record of a run as ``tree`` holds it now: its latest copy and what the tree derives for it."""
+    return run_record(tree.run(run_id), tree.derived(run_id), session)
+
+
+def origin_of(first_time: float | None, events: Sequence[EventRow]) -> float:
+    """What ``elapsed_s`` counts from: the recorder's ``first_time``, else the first event read (0 with none)."""
+    if first_time is not None:
+        return first_time
+    return events[0].time if events else 0.0
+
+
+def delta_records(
+    tree: Tree, events: Iterable[EventRow], run_ids: Iterable[str], origin: float, session: str
+) -> list[dict[str, Any]]:
+    """The records of what a reader read: one per event, then the current state of ``run_ids`` from ``tree``.
+
+    The sinks' writer and the live updates hub both build their records here, so the two always agree.
+    """
+    records = [event_record(row, origin, session) for row in events]
+    records.extend(tree_run_record(tree, run_id, session) for run_id in run_ids)
+    return records
+
+
+def session_now(session: dict[str, Any], first_time: float | None) -> dict[str, Any]:
+    """A copy of a session record with the recorder's ``first_time`` as it is now (sent ahead of the records)."""
+    current = dict(session)
+    current["first_time"] = first_time
+    return current
 
 
 def json_default(obj: Any) -> Any:
