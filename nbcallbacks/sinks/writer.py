@@ -1,246 +1,39 @@
-"""``SinkWriter``: carries what a recorder records to its sinks, one worker thread per sink, flushed at exit."""
+"""``SinkWriter``: carries what a recorder records to its sinks, one worker thread per sink, flushed at exit.
+
+The writer's reader thread reads the recorder, builds the records and offers them to each sink's ``Worker``
+(``nbcallbacks.sinks.worker``: its backlog, thread, status and stall reports).
+"""
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import threading
 import time
 import weakref
-from collections import deque
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from nbcallbacks.sinks.jsonl import JSONLSink
-from nbcallbacks.sinks.logging_sink import LoggingSink
-from nbcallbacks.sinks.records import event_record, run_record, session_record
-from nbcallbacks.sinks.sqlite import SQLiteSink
+from nbcallbacks.sinks.records import delta_records, origin_of, session_now, session_record, tree_run_record
+from nbcallbacks.sinks.worker import FLUSH, STOP, SinkBackpressureError, SinkStalledError, Worker
 from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterator
 
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.recorder import Recorder, Subscription
     from nbcallbacks.tree import Pricing
 
-logger = logging.getLogger("nbcallbacks.sinks")  # the name it has always had: logging setups refer to it
-logger.addHandler(logging.NullHandler())
+__all__ = ["SinkBackpressureError", "SinkStalledError", "SinkWriter"]  # the errors' import path stays this one
 
-_STOP: Final = "stop"
-_FLUSH: Final = "flush"
-_BATCH: Final = "batch"
+logger = logging.getLogger("nbcallbacks.sinks")  # the workers' logger (nbcallbacks.sinks.worker adds its handler)
 
 
-class SinkBackpressureError(RuntimeError):
-    """A sink could not keep up: records were dropped (counted in ``sink_status()``)."""
-
-
-class SinkStalledError(RuntimeError):
-    """A sink's write has not returned for a long time."""
-
-
-def _backlog(sink: Any, default: int) -> int:
-    """A sink's own ``max_backlog`` attribute (a positive int), else the writer's."""
-    value = getattr(sink, "max_backlog", None)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    return default
-
-
-def _sink_name(sink: Any) -> str:
-    describe = getattr(sink, "describe", None)
-    if callable(describe):
-        with contextlib.suppress(Exception):
-            return str(describe())
-    return type(sink).__name__
-
-
-class _Worker:
-    """One sink, its bounded backlog and the thread that writes to it."""
-
-    def __init__(self, writer: SinkWriter, sink: Any, index: int) -> None:
-        self.writer = writer
-        self.sink = sink
-        self.name = _sink_name(sink)
-        self.private_copies = not isinstance(sink, (JSONLSink, SQLiteSink, LoggingSink))
-        """Records are shared by all sinks: one that is not known to leave them alone gets its own copies."""
-        self.cond = threading.Condition(threading.Lock())
-        self.queue: deque[tuple[str, Any, int]] = deque()
-        self.max_backlog = _backlog(sink, writer.max_backlog)
-        self.queued_events = 0
-        self.session_sent = False
-        self.stale_runs: set[str] = set()
-        self.written_events = 0
-        self.written_runs = 0
-        self.dropped_events = 0
-        self.dropped_runs = 0
-        self.failed_events = 0
-        self.lost_events = 0
-        self.errors = 0
-        self.last_error: str | None = None
-        self.busy_since: float | None = None
-        self.reported: set[str] = set()
-        self.opened = False
-        self.disabled = False
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self.run, name=f"nbcallbacks-sink-{index}-{self.name}"[:60], daemon=True)
-
-    # called by the reader thread
-
-    def offer(self, records: list[dict[str, Any]], events: int, run_ids: Iterable[str], *, force: bool = False) -> bool:
-        """Queue a batch unless the backlog is full (then count it as dropped); returns whether queued."""
-        with self.cond:
-            if not force and self.queue and self.queued_events + events > self.max_backlog:
-                self.dropped_events += events
-                before = len(self.stale_runs)
-                self.stale_runs.update(run_ids)
-                self.dropped_runs += len(self.stale_runs) - before
-                full = True
-            else:
-                self.queue.append((_BATCH, records, events))
-                self.queued_events += events
-                self.cond.notify()
-                full = False
-        if full:
-            self.report(
-                "backpressure",
-                SinkBackpressureError(
-                    f"sink {self.name} cannot keep up: more than {self.max_backlog:,} events waiting, "
-                    "later ones are dropped and counted (see sink_status())"
-                ),
-            )
-        return not full
-
-    def post(self, kind: str, payload: Any) -> None:
-        """Queue a flush or stop marker (never dropped)."""
-        with self.cond:
-            self.queue.append((kind, payload, 0))
-            self.cond.notify()
-
-    def report(self, category: str, exc: BaseException) -> None:
-        """Show a sink problem once per category as a handler error (the widget lists those)."""
-        if category in self.reported:
-            return
-        self.reported.add(category)
-        logger.warning("nbcallbacks sink %s: %s", self.name, exc)
-        self.writer.recorder.record_handler_error(f"sink {self.name}", exc)
-
-    # the worker thread
-
-    def _take(self) -> tuple[str, Any, int]:
-        """The next marker, or the next batches merged up to ``batch_size`` records."""
-        with self.cond:
-            while not self.queue:
-                self.cond.wait()
-            kind, payload, events = self.queue.popleft()
-            if kind != _BATCH:
-                return kind, payload, events
-            batches: list[list[dict[str, Any]]] = [payload]
-            size = len(payload)
-            while self.queue and self.queue[0][0] == _BATCH and size < self.writer.batch_size:
-                _, more, more_events = self.queue.popleft()
-                batches.append(more)
-                size += len(more)
-                events += more_events
-            records = batches[0] if len(batches) == 1 else [record for batch in batches for record in batch]
-            return _BATCH, records, events
-
-    def run(self) -> None:
-        while True:
-            kind, payload, events = self._take()
-            if kind == _BATCH:
-                self._write(payload, events)
-                with self.cond:
-                    self.queued_events -= events
-            elif kind == _FLUSH:
-                self._call("flush")
-                payload.set()
-            else:
-                self._call("close")
-                self.closed.set()
-                payload.set()
-                return
-
-    def _call(self, method: str, *args: Any) -> bool:
-        function = getattr(self.sink, method, None)
-        if function is None:
-            return True
-        self.busy_since = time.monotonic()
-        try:
-            function(*args)
-        except Exception as exc:  # noqa: BLE001 - a sink's failure stays with the sink
-            self._failed(exc, method)
-            return False
-        finally:
-            self.busy_since = None
-        return True
-
-    def _failed(self, exc: BaseException, where: str) -> None:
-        self.errors += 1
-        try:
-            self.last_error = f"{where}: {type(exc).__name__}: {exc}"[:2000]
-        except Exception:  # noqa: BLE001 - an exception whose str() raises
-            self.last_error = f"{where}: {type(exc).__name__}"
-        self.report(f"error:{where}", exc)
-
-    def _write(self, records: list[dict[str, Any]], events: int) -> None:
-        if not self.opened and not self.disabled:
-            self.opened = True
-            session = records[0] if records and records[0].get("kind") == "session" else None
-            if session is not None and not self._call("open", dict(session)):
-                self.disabled = True
-        if self.disabled:
-            self.failed_events += events
-            return
-        runs = sum(1 for record in records if record.get("kind") == "run")
-        self.busy_since = time.monotonic()
-        try:
-            self.sink.write([dict(record) for record in records] if self.private_copies else records)
-        except Exception as exc:  # noqa: BLE001 - a sink's failure stays with the sink
-            self.failed_events += events
-            self._failed(exc, "write")
-            self._resend(records)
-        else:
-            self.written_events += events
-            self.written_runs += runs
-        finally:
-            self.busy_since = None
-
-    def _resend(self, records: list[dict[str, Any]]) -> None:
-        """After a failed write, send its session record and the current state of its runs again next time."""
-        with self.cond:
-            for record in records:
-                kind = record.get("kind")
-                if kind == "run":
-                    self.stale_runs.add(record["run_id"])
-                elif kind == "session":
-                    self.session_sent = False
-
-    def status(self) -> dict[str, Any]:
-        busy = self.busy_since
-        status = {
-            "sink": self.name,
-            "written_events": self.written_events,
-            "written_runs": self.written_runs,
-            "queued_events": self.queued_events,
-            "dropped_events": self.dropped_events,
-            "lost_events": self.lost_events,
-            "failed_events": self.failed_events,
-            "errors": self.errors,
-            "last_error": self.last_error,
-            "blocked_s": 0.0 if busy is None else time.monotonic() - busy,
-            "closed": self.closed.is_set(),
-        }
-        # issue 10: a sink's own counters (e.g. OpenTelemetrySink's spans exported / dropped) join its status
-        own = getattr(self.sink, "status", None)
-        if callable(own):
-            with contextlib.suppress(Exception):
-                extra = own()
-                if isinstance(extra, dict):
-                    status.update({key: value for key, value in extra.items() if key not in status})
-        return status
+def _chunks(events: list[EventRow], size: int) -> Iterator[tuple[int, list[EventRow], bool]]:
+    """Bounded slices of ``events`` (one empty slice when there are none): start, slice, whether it is the last."""
+    for start in range(0, max(len(events), 1), size):
+        yield start, events[start : start + size], start + size >= len(events)
 
 
 _LIVE_WRITERS: weakref.WeakSet[SinkWriter] = weakref.WeakSet()
@@ -300,7 +93,7 @@ class SinkWriter:
         self.stall_after = stall_after
         self._lock = threading.Lock()
         """Held while a delta is read and distributed, and while a sink is added."""
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._wake = threading.Event()
         self._urgent = threading.Event()
         self._flushes: list[list[threading.Event]] = []
@@ -328,7 +121,7 @@ class SinkWriter:
             if self._stopping:
                 msg = "this handler's sinks are closed"
                 raise RuntimeError(msg)
-            worker = _Worker(self, sink, len(self._workers))
+            worker = Worker(self, sink, len(self._workers))
             if self._sub is None:
                 self._sub = self.recorder.subscribe(self._wake.set, from_start=True)
                 self._reader = threading.Thread(target=self._read_loop, name="nbcallbacks-sink-reader", daemon=True)
@@ -440,7 +233,7 @@ class SinkWriter:
                 self._resync(workers)
             for done in flushes:
                 for worker, event in zip(workers, done, strict=False):
-                    worker.post(_FLUSH, event)
+                    worker.post(FLUSH, event)
                 for event in done[len(workers) :]:
                     event.set()
             stopping = self._stopping
@@ -448,10 +241,10 @@ class SinkWriter:
                 sub.close()
                 self._sub = None
                 for worker in workers:
-                    worker.post(_STOP, threading.Event())
+                    worker.post(STOP, threading.Event())
         return stopping
 
-    def _count_lost(self, workers: list[_Worker], count: int) -> None:
+    def _count_lost(self, workers: list[Worker], count: int) -> None:
         self.lost_events += count
         for worker in workers:
             worker.lost_events += count
@@ -463,32 +256,25 @@ class SinkWriter:
                 ),
             )
 
-    def _resync(self, workers: list[_Worker]) -> None:
+    def _resync(self, workers: list[Worker]) -> None:
         """Send the current state of runs whose records were dropped, whatever waits before it."""
         for worker in workers:
             if worker.stale_runs:
                 self._offer_one(worker, [], 0, [], force=True)
 
-    def _offer(self, workers: list[_Worker], events: list[EventRow], runs: list[RunRecord]) -> None:
-        session = self.session_id
-        changed = self._tree.update(runs)  # the runs read, plus those whose derived fields they changed
-        origin = self.recorder.first_time
-        if origin is None:
-            origin = events[0].time if events else 0.0
-        size = self.batch_size
-        for start in range(0, max(len(events), 1), size):  # bounded batches; the runs' state goes last
-            chunk = events[start : start + size]
-            records = [event_record(row, origin, session) for row in chunk]
-            last = start + size >= len(events)
-            if last:
-                records.extend(self._run_record(run_id) for run_id in changed)
+    def _offer(self, workers: list[Worker], events: list[EventRow], runs: list[RunRecord]) -> None:
+        tree = self._tree
+        changed = tree.update(runs)  # the runs read, plus those whose derived fields they changed
+        origin = origin_of(self.recorder.first_time, events)
+        for _, chunk, last in _chunks(events, self.batch_size):  # bounded batches; the runs' state goes last
             run_ids = changed if last else []
+            records = delta_records(tree, chunk, run_ids, origin, self.session_id)
             for worker in workers:
                 self._offer_one(worker, records, len(chunk), run_ids)
 
     def _offer_one(
         self,
-        worker: _Worker,
+        worker: Worker,
         records: list[dict[str, Any]],
         events: int,
         run_ids: list[str],
@@ -498,12 +284,10 @@ class SinkWriter:
         prefix: list[dict[str, Any]] = []
         with worker.cond:
             if not worker.session_sent:
-                session = dict(self.session)
-                session["first_time"] = self.recorder.first_time
-                prefix.append(session)
+                prefix.append(session_now(self.session, self.recorder.first_time))
             resync = worker.stale_runs and (force or not worker.queue)
             stale = worker.stale_runs.difference(run_ids) if resync else set()
-        prefix.extend(self._run_record(run_id) for run_id in stale if run_id in self._tree)
+        prefix.extend(tree_run_record(self._tree, run_id, self.session_id) for run_id in stale if run_id in self._tree)
         batch = [*prefix, *records] if prefix else records
         if batch and worker.offer(batch, events, run_ids, force=force):
             with worker.cond:
@@ -511,36 +295,18 @@ class SinkWriter:
                 worker.stale_runs.difference_update(stale)
                 worker.stale_runs.difference_update(run_ids)
 
-    def _bootstrap(self, worker: _Worker, cursor: int) -> None:
+    def _bootstrap(self, worker: Worker, cursor: int) -> None:
         """Queue for a sink added late what the reader already handed to the others (lock held)."""
         events = [row for row in self.recorder.events() if row.seq < cursor]
         origin = self.recorder.first_time or 0.0
-        session = dict(self.session)
-        session["first_time"] = self.recorder.first_time
-        size = self.batch_size
-        for start in range(0, max(len(events), 1), size):
-            chunk = events[start : start + size]
-            records = [session] if start == 0 else []
-            records.extend(event_record(row, origin, self.session_id) for row in chunk)
-            if start + size >= len(events):
-                records.extend(self._run_record(run_id) for run_id in self._tree.in_start_order())
-            worker.queue.append((_BATCH, records, len(chunk)))
-            worker.queued_events += len(chunk)
+        session = session_now(self.session, self.recorder.first_time)
+        tree = self._tree
+        for start, chunk, last in _chunks(events, self.batch_size):
+            records = delta_records(tree, chunk, tree.in_start_order() if last else (), origin, self.session_id)
+            worker.preload([session, *records] if start == 0 else records, len(chunk))
         worker.session_sent = True
-
-    def _run_record(self, run_id: str) -> dict[str, Any]:
-        """The record of a run as the tree holds it now (lock held)."""
-        return run_record(self._tree.run(run_id), self._tree.derived(run_id), self.session_id)
 
     def _check_stalls(self) -> None:
         now = time.monotonic()
         for worker in self._workers:
-            busy = worker.busy_since
-            if busy is not None and now - busy > self.stall_after:
-                worker.report(
-                    "stalled",
-                    SinkStalledError(
-                        f"sink {worker.name} has been writing for more than {self.stall_after:g} s; up to "
-                        f"{worker.max_backlog:,} events wait for it, later ones are dropped and counted"
-                    ),
-                )
+            worker.check_stall(now, self.stall_after)
