@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Final
 
 from nbcallbacks.events import EVENT_NAMES
-from nbcallbacks.sinks.records import delta_records, origin_of, session_now, session_record
+from nbcallbacks.sinks.records import delta_records, origin_of, session_now, session_record, tree_run_record
 from nbcallbacks.tree import Tree
 from nbcallbacks.updates.channel import NEXT_ROOT, Channel, Record
 
@@ -138,7 +138,7 @@ class UpdateHub:
         subtree = self._tree.subtree(target)
         if channel.members is not None:
             channel.members.update(subtree)
-        selected, _ = channel.select(delta_records(self._tree, (), subtree, 0.0, self.session_id))
+        selected, _ = channel.select([tree_run_record(self._tree, run_id, self.session_id) for run_id in subtree])
         if selected:
             channel.queue(selected)
         if self._tree.run(target).status != "running":
