@@ -206,9 +206,11 @@ def test_concurrent_requests_each_get_only_their_own_run():
 
 
 def test_a_stalled_client_slows_nobody_and_is_told_what_it_missed():
-    long_answer = DemoChatModel(responses=["word " * 6_000], token_delay=0)
-    # The stalled run streams 6,000 words into a 3,000-record backlog: it overflows; a client that reads never does,
-    # even when its event loop lags behind a stream at full speed on a busy machine.
+    # 6,000 words at a model's pace (0.2 ms a token, ~5,000 tokens/s): the stalled client's 3,000-record backlog
+    # overflows, while a client that reads keeps up. (At full synthetic speed a reading client on a busy machine
+    # can lag by thousands of records and rightly be told it dropped some: that is its own slowness, not the
+    # stalled client's.)
+    long_answer = DemoChatModel(responses=["word " * 6_000], token_delay=0.0002, first_token_delay=0)
     app = example.create_app(agent(long_answer), max_backlog=3_000)
     h = app.state.handler
     with (
