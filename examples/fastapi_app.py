@@ -69,7 +69,9 @@ async def follow(state: Any, question: str) -> AsyncIterator[Updates]:
         try:
             yield updates
         finally:
-            task.cancel()  # the client left before the end (a run that is over is not affected)
+            run = state.handler.recorder.run(str(run_id))
+            if run is None or run.status == "running":  # the client left before the end: stop its run
+                task.cancel()  # (a run that ended is left to return: cancelling it there would fail it late)
 
 
 def wire(record: dict[str, Any]) -> str:
