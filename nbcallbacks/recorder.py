@@ -113,13 +113,27 @@ class Recorder:
         run.started = False
         return run
 
-    def _ending(
-        self, run_id: Hashable, parent_run_id: Hashable | None, run_type: str, status: Status, now: float
-    ) -> RunRecord:
-        """The run an end or error event ends (a placeholder if it was never seen), ended (lock held)."""
+    def _ending(  # noqa: PLR0913, PLR0917 - the facts of an end event
+        self,
+        run_id: Hashable,
+        parent_run_id: Hashable | None,
+        run_type: str,
+        status: Status,
+        now: float,
+        event: str,
+        data: Any,
+    ) -> RunRecord | None:
+        """The run an end or error event ends (a placeholder if it was never seen), ended (lock held).
+
+        ``None`` for a run that already ended: the first end stands, as in LangChain's own tracer (a task cancelled
+        while returning reports an error after its run's end). The late event is still logged.
+        """
         run = self._runs.by_key.get(run_id)
         if run is None:
             run = self._placeholder(run_id, parent_run_id, run_type, now)
+        elif run.status != "running":
+            self._append(now, EVENT_CODE[event], run.order, data)
+            return None
         self._runs.finish(run, status, now)
         return run
 
@@ -239,7 +253,9 @@ class Recorder:
         now = self.clock()
         with self._lock:
             self._drain()
-            run = self._ending(run_id, parent_run_id, run_type, "ok", now)
+            run = self._ending(run_id, parent_run_id, run_type, "ok", now, event, data)
+            if run is None:
+                return
             run.outputs = outputs
             if inputs is not None:
                 run.inputs = inputs
@@ -275,7 +291,10 @@ class Recorder:
         now = self.clock()
         with self._lock:
             self._drain()
-            run = self._ending(run_id, parent_run_id, run_type, "interrupted" if interrupted else "error", now)
+            status: Status = "interrupted" if interrupted else "error"
+            run = self._ending(run_id, parent_run_id, run_type, status, now, event, data)
+            if run is None:
+                return
             run.error = error
             run.error_type = error_type
             run.traceback = traceback

@@ -235,3 +235,27 @@ def test_a_token_before_any_start_is_the_origin_of_elapsed_time() -> None:
     assert rec.first_time == rec.events()[0].time
     assert events_dataframe(rec)["elapsed_s"].tolist()[0] == 0.0
     assert (events_dataframe(rec)["elapsed_s"] >= 0).all()
+
+
+def test_the_first_end_of_a_run_stands_and_a_late_one_is_still_logged() -> None:
+    # As in LangChain's own tracer: a task cancelled while it returns reports an error after its run ended.
+    rec = Recorder()
+    (run,) = _ids(1)
+    rec.start_run(run, None, event="chain_start", name="graph", run_type="chain")
+    rec.end_run(run, None, event="chain_end", run_type="chain", outputs={"answer": 42})
+    ended = rec.run(str(run))
+    rec.error_run(
+        run,
+        None,
+        event="chain_error",
+        run_type="chain",
+        error="CancelledError()",
+        error_type="CancelledError",
+        traceback=None,
+    )
+    after = rec.run(str(run))
+    assert after is not None
+    assert ended is not None
+    assert (after.status, after.end, after.outputs, after.error) == ("ok", ended.end, {"answer": 42}, None)
+    assert [row.event for row in rec.events()] == ["chain_start", "chain_end", "chain_error"]
+    assert rec.running_count == 0
