@@ -32,8 +32,7 @@ __all__ = ["Recorder", "Subscription", "Usage"]
 
 _MAX_HANDLER_ERRORS_KEPT = 200
 _SETTLE_AT = 512
-"""Queued tokens past which the writing thread applies them itself (no reader did: a reader starved of the
-interpreter lock by a fast stream, or none at all) and offers the backlog to subscribers that asked for it."""
+"""Queued tokens past which the writing thread applies them itself (no reader did), bounding the queue's memory."""
 _USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
 _get_ident = threading.get_ident
 _METRIC_CODE = EVENT_CODE["metric"]
@@ -76,15 +75,9 @@ class Recorder:
             self._after_token()
 
     def _after_token(self) -> None:
-        """Wake the consumers; past ``_SETTLE_AT`` unread tokens, apply them here and offer the backlog."""
+        """Wake the consumers; past ``_SETTLE_AT`` unread tokens, apply them here (bounds the queue's memory)."""
         if len(self._pending) > _SETTLE_AT:
             self.settle()
-            for sub in self._subscriptions:
-                if sub.on_backlog is not None:
-                    try:
-                        sub.on_backlog()
-                    except Exception as exc:  # noqa: BLE001 - a consumer's failure must not reach the chain
-                        self.record_handler_error("subscriber", exc, notify=False)
         if self._armed:
             self._notify()
 
@@ -376,20 +369,11 @@ class Recorder:
 
     # --- subscriptions
 
-    def subscribe(
-        self,
-        callback: Callable[[], None] | None = None,
-        *,
-        from_start: bool = True,
-        on_backlog: Callable[[], None] | None = None,
-    ) -> Subscription:
-        """Register a consumer. With ``from_start`` its first read returns everything kept so far.
-
-        ``on_backlog``: see ``Subscription``.
-        """
+    def subscribe(self, callback: Callable[[], None] | None = None, *, from_start: bool = True) -> Subscription:
+        """Register a consumer. With ``from_start`` its first read returns everything kept so far."""
         with self._lock:
             self._drain()
-            sub = Subscription(self, callback, 0 if from_start else self._log.end_seq, on_backlog)
+            sub = Subscription(self, callback, 0 if from_start else self._log.end_seq)
             if not from_start:
                 sub.error_cursor = len(self._handler_errors)
                 for run in self._runs.ordered:

@@ -22,25 +22,19 @@ class Subscription:
     The callback runs at most once between two reads (it is re-armed by ``read``), on whatever thread recorded
     the change, outside the recorder's lock. Keep it tiny (set a ``threading.Event``); a callback that raises is
     counted as a handler error and never reaches the user's chain.
-
-    ``on_backlog``, when given, is called on the streaming thread itself when tokens pile up unread (a stream
-    fast enough to starve reader threads of the interpreter lock): a consumer that must keep up at any token rate
-    (the widget) may read there, briefly, instead of waiting for its thread.
     """
 
-    __slots__ = ("_recorder", "armed", "callback", "cursor", "error_cursor", "on_backlog", "token_sent")
+    __slots__ = ("_recorder", "armed", "callback", "cursor", "error_cursor", "token_sent")
 
     def __init__(
         self,
         recorder: Recorder,
         callback: Callable[[], None] | None,
         cursor: int,
-        on_backlog: Callable[[], None] | None = None,
     ) -> None:
         """Create a subscription; use ``Recorder.subscribe``."""
         self._recorder = recorder
         self.callback = callback
-        self.on_backlog = on_backlog
         self.cursor = cursor
         self.error_cursor = 0
         self.token_sent: dict[int, int] = {}

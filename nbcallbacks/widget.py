@@ -138,9 +138,7 @@ class TraceWidget(anywidget.AnyWidget):
         self._last_snapshot = 0.0
         self._snapshot_cost = 0.0
         self._closed = True  # until the comm is open
-        self._inline_failures = 0
-        self._inline_paused_until = 0.0
-        self._sub: Subscription = recorder.subscribe(self._wake.set, on_backlog=self._flush_if_due)
+        self._sub: Subscription = recorder.subscribe(self._wake.set)
         with self._lock:
             self._flush_delta(send=False)  # what was recorded before the widget existed
             initial = self._build_snapshot()
@@ -255,29 +253,6 @@ class TraceWidget(anywidget.AnyWidget):
         if send and not self._closed:
             self.send(message)
         return True
-
-    def _flush_if_due(self) -> None:
-        """On the streaming thread, when tokens pile up unread: send the delta here if one is due.
-
-        A stream fast enough to hold the interpreter lock most of the time starves the flusher thread (each
-        hand-over of the lock waits for the switch interval); the streaming thread then does the flush itself, at
-        most once per ``FLUSH_INTERVAL_S`` and never waiting for the widget's lock.
-        """
-        now = time.monotonic()
-        if self._closed or now - self._last_flush < FLUSH_INTERVAL_S or now < self._inline_paused_until:
-            return
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._flush_delta()
-            self._inline_failures = 0
-        except Exception as exc:  # noqa: BLE001 - the widget must never break the user's chain
-            # A comm that keeps failing is retried with backoff, as on the flusher thread.
-            self._inline_failures += 1
-            self._inline_paused_until = now + min(MAX_BACKOFF_S, FLUSH_INTERVAL_S * 2**self._inline_failures)
-            self._recorder.record_handler_error("widget", exc, notify=False)
-        finally:
-            self._lock.release()
 
     def _build_snapshot(self) -> dict[str, Any]:
         """The mirror as a snapshot (lock held)."""
