@@ -37,16 +37,6 @@ def unpack(meta: int) -> tuple[int, int, int]:
     return (meta >> 24) - 1, (meta >> 8) & MAX_THREAD_INDEX, meta & 0xFF
 
 
-def run_index_of(meta: int) -> int:
-    """The run index of a packed entry (``NO_RUN`` for an unknown run)."""
-    return (meta >> 24) - 1
-
-
-def is_token(meta: int) -> bool:
-    """Whether a packed entry is a streamed token."""
-    return meta & 0xFF == TOKEN_EVENT_CODE
-
-
 class EventLog:
     """Events in arrival order; sequence number of entry ``i`` is ``base_seq + i``.
 
@@ -110,7 +100,7 @@ class EventLog:
         if self.first_time is None and count:
             self.first_time = times[0]
         self.times.extend(times)
-        self.metas.extend([(run_index + 1) << 24 | thread << 8 | TOKEN_EVENT_CODE] * count)
+        self.metas.extend([pack(run_index, thread, TOKEN_EVENT_CODE)] * count)
         self.token_indices.extend(range(first_index, first_index + kept))
         if kept < count:
             self.token_indices.extend([NO_TOKEN] * (count - kept))
@@ -124,7 +114,7 @@ class EventLog:
             self.first_time = time
         seq = self.base_seq + len(self.times)
         self.times.append(time)
-        self.metas.append((run_index + 1) << 24 | thread << 8 | code)
+        self.metas.append(pack(run_index, thread, code))
         self.token_indices.append(token_index)
         if data is not None:
             self.data[seq] = data
@@ -178,7 +168,8 @@ class EventLog:
         by_tokens: set[int] = set()
         by_others: set[int] = set()
         for meta in self.metas[start:stop]:
-            (by_tokens if meta & 0xFF == TOKEN_EVENT_CODE else by_others).add((meta >> 24) - 1)
+            run_index, _, code = unpack(meta)
+            (by_tokens if code == TOKEN_EVENT_CODE else by_others).add(run_index)
         return by_tokens, by_others
 
     def rows(self, start: int, stop: int, runs: Sequence[RunRecord]) -> list[EventRow]:

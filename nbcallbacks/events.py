@@ -46,6 +46,9 @@ EVENT_CODE: Final[dict[str, int]] = {name: code for code, name in enumerate(EVEN
 TOKEN_EVENT_CODE: Final = EVENT_CODE["llm_new_token"]
 
 METRIC_EVENT: Final = "nbcallbacks.metric"
+
+MODEL_RUN_TYPES: Final = frozenset({"llm", "chat_model"})
+"""Run types of model calls (the runs that stream tokens, report usage and have a price)."""
 """Name of the LangChain custom event that ``nbcallbacks.metric`` dispatches."""
 
 
@@ -265,6 +268,7 @@ __all__ = [
     "EVENT_NAMES",
     "METRIC_COLUMNS",
     "METRIC_EVENT",
+    "MODEL_RUN_TYPES",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "TOKEN_EVENT_CODE",

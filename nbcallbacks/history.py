@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbcallbacks import schema
-from nbcallbacks.events import EVENT_CODE, EventRow, Limits, RunRecord
+from nbcallbacks.events import EVENT_CODE, MODEL_RUN_TYPES, EventRow, Limits, RunRecord
 from nbcallbacks.sinks import jsonl, sqlite
-from nbcallbacks.tree import MODEL_RUN_TYPES, Tree
+from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
     import os

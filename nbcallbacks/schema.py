@@ -171,15 +171,12 @@ def run_record(run: RunRecord, derived: Derived) -> dict[str, Any]:
 
     ``derived`` holds what ``nbcallbacks.tree`` computed for the run (depth, display status, cost, ...).
     """
-    record = {name: getattr(run, name) for name in STORED_RUN_FIELDS}
+    computed = derived.fields()
+    record = {name: computed[name] if name in computed else getattr(run, name) for name in RUN_COLUMNS}
     record["tags"] = list(run.tags)
-    metrics = run.metrics
-    if metrics:  # JSON has no NaN or Infinity: a non-finite metric is shown as missing
-        record["metrics"] = {k: v if math.isfinite(v) else None for k, v in metrics.items()}
-    else:
-        record["metrics"] = {}
-    record.update(derived.fields())
-    return {name: record[name] for name in RUN_COLUMNS}
+    # JSON has no NaN or Infinity: a non-finite metric is shown as missing.
+    record["metrics"] = {k: v if math.isfinite(v) else None for k, v in run.metrics.items()}
+    return record
 
 
 def event_record(row: EventRow, origin: float) -> dict[str, Any]:

@@ -24,16 +24,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nbcallbacks.events import MODEL_RUN_TYPES, RunRecord
 from nbcallbacks.keyruns import is_key_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from nbcallbacks.events import RunRecord
-
 __all__ = ["Derived", "Pricing", "Tree", "percentile", "preorder"]
 
-MODEL_RUN_TYPES = frozenset({"llm", "chat_model"})
 
 if TYPE_CHECKING:
     Pricing = Callable[[RunRecord], float | None]
@@ -222,14 +220,6 @@ class Tree:
         """The latest copy of a run."""
         return self._nodes[run_id].run
 
-    def parent(self, run_id: str) -> str | None:
-        """The adopted parent of a run (``None`` for a root, orphans included)."""
-        return self._nodes[run_id].parent
-
-    def children(self, run_id: str) -> list[str]:
-        """Adopted children of a run, in start order."""
-        return list(self._nodes[run_id].children)
-
     def roots(self) -> list[str]:
         """Roots (orphans and cycle breakers included), in start order."""
         return sorted(self._roots, key=lambda i: self._nodes[i].run.order)
@@ -285,8 +275,6 @@ def preorder(run_ids: Sequence[str], parent_ids: Sequence[str | None]) -> list[t
     For a table of runs that may be filtered (a chart of part of a DataFrame): a run whose parent is not in the
     table is a root, and depths count the ancestors in the table.
     """
-    from nbcallbacks.events import RunRecord  # noqa: PLC0415 - events imports nothing from here
-
     position: dict[str, int] = {}
     runs = []
     for pos, (run_id, parent_id) in enumerate(zip(run_ids, parent_ids, strict=True)):
