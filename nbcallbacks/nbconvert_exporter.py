@@ -32,7 +32,7 @@ from nbcallbacks.share import (
     WIDGET_VIEW_MIMETYPE,
     embed_widget_state,
     page_assets,
-    summary_html,
+    state_summary_html,
     trace_widget_states,
     widget_outputs,
 )
@@ -42,10 +42,7 @@ __all__ = ["TraceEmbedPreprocessor", "TraceHTMLExporter", "TraceNotebookExporter
 _MODEL_REF: Final = re.compile(r"IPY_MODEL_([0-9A-Za-z_-]+)")
 
 
-def _summary(state: dict[str, Any]) -> str:
-    snapshot = state.get("snapshot")
-    note = "Static summary of the trace as saved with the notebook."
-    return summary_html(snapshot if isinstance(snapshot, dict) else {}, title=str(state.get("title") or ""), note=note)
+_SAVED_NOTE: Final = "Static summary of the trace as saved with the notebook."
 
 
 class TraceSummaryPreprocessor(Preprocessor):
@@ -57,7 +54,7 @@ class TraceSummaryPreprocessor(Preprocessor):
         for output, model_id in widget_outputs(nb.cells):
             state = states.get(model_id)
             if state is not None:
-                output["data"]["text/html"] = _summary(state)
+                output["data"]["text/html"] = state_summary_html(state, note=_SAVED_NOTE)
         return nb, resources
 
 
