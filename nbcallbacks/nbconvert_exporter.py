@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any, Final
 
-from nbconvert.exporters import HTMLExporter, NotebookExporter
+from nbconvert.exporters import Exporter, HTMLExporter, NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
 from nbcallbacks.share import (
@@ -111,6 +111,14 @@ def _drop_models(nb: Any, dropped: set[str]) -> None:
         nb.metadata.pop("widgets", None)
 
 
+def _register_last(exporter: Exporter, preprocessor: type[Preprocessor]) -> None:
+    """Add ``preprocessor`` after the exporter's default ones.
+
+    After them because with --execute the widget state exists only once ExecutePreprocessor ran.
+    """
+    exporter.register_preprocessor(preprocessor(parent=exporter), enabled=True)  # type: ignore[no-untyped-call]
+
+
 class TraceHTMLExporter(HTMLExporter):
     """The lab HTML page, with nbcallbacks trace widgets rendered offline (``--to nbcallbacks_html``)."""
 
@@ -118,9 +126,7 @@ class TraceHTMLExporter(HTMLExporter):
 
     def _init_preprocessors(self) -> None:
         super()._init_preprocessors()  # type: ignore[no-untyped-call]  # nbconvert leaves it unannotated
-        # After the default ones: with --execute the widget state exists only once ExecutePreprocessor ran.
-        embed = TraceEmbedPreprocessor(parent=self)  # type: ignore[no-untyped-call]
-        self.register_preprocessor(embed, enabled=True)  # type: ignore[no-untyped-call]
+        _register_last(self, TraceEmbedPreprocessor)
 
 
 class TraceNotebookExporter(NotebookExporter):
@@ -130,5 +136,4 @@ class TraceNotebookExporter(NotebookExporter):
 
     def _init_preprocessors(self) -> None:
         super()._init_preprocessors()  # type: ignore[no-untyped-call]  # nbconvert leaves it unannotated
-        summary = TraceSummaryPreprocessor(parent=self)  # type: ignore[no-untyped-call]
-        self.register_preprocessor(summary, enabled=True)  # type: ignore[no-untyped-call]
+        _register_last(self, TraceSummaryPreprocessor)
