@@ -109,17 +109,18 @@ def comparison_message(
     from nbcallbacks.export import runs_dataframe  # noqa: PLC0415
 
     frame = runs_dataframe(recorder, pricing)
-    known = set(frame["run_id"].astype(str))
-    unknown = [run_id for run_id in (a, b) if run_id not in known]  # exact ids only: no prefix from the wire
+    ids: list[str] = frame["run_id"].astype(str).tolist()
+    position = {run_id: index for index, run_id in enumerate(ids)}
+    unknown = [run_id for run_id in (a, b) if run_id not in position]  # exact ids only: no prefix from the wire
     if unknown:
         message["error"] = f"no run with id {unknown[0]!r} in this trace"
         return message
     result = compare((frame, a), (frame, b))
-    names = dict(zip(frame["run_id"].astype(str), frame["name"].astype(str), strict=True))
-    starts = {str(run_id): _epoch(start) for run_id, start in zip(frame["run_id"], frame["start"], strict=True)}
-    message["labels"] = [names[a], names[b]]
-    inputs = dict(zip(frame["run_id"].astype(str), frame["inputs"], strict=True))
-    message["inputs"] = [shorten(_input_text(inputs[run_id], output_text), INPUT_CHARS) for run_id in (a, b)]
+    starts = {run_id: _epoch(start) for run_id, start in zip(ids, frame["start"], strict=True)}
+    message["labels"] = [str(frame["name"].iat[position[run_id]]) for run_id in (a, b)]
+    message["inputs"] = [
+        shorten(_input_text(frame["inputs"].iat[position[run_id]], output_text), INPUT_CHARS) for run_id in (a, b)
+    ]
     records = result.to_dict("records")
     origins = []
     for side in ("a", "b"):

@@ -143,9 +143,7 @@ def usage_details(response: Any) -> UsageDetails:
     ``ephemeral_1h_input_tokens`` when ``cache_creation`` is absent), ``output_token_details.reasoning``, and
     ``response_metadata["model_provider"]``. Never raises; missing values are ``None``.
     """
-    totals: dict[str, int | None] = dict.fromkeys(
-        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
-    )
+    totals: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
     provider = None
     try:
         for generations in _get(response, "generations") or []:
@@ -358,7 +356,7 @@ class Pricer:
         model = get("model")
         if is_missing(model):
             return None
-        usage = {name: None if is_missing(get(name)) else get(name) for name in _USAGE_FIELDS}
+        usage = {name: get(name) for name in _USAGE_FIELDS}  # NaN / NA read as not reported (_count)
         return self.price(str(model), provider, usage, get("start"))
 
 

@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any, Final
 
-from nbconvert.exporters import HTMLExporter, NotebookExporter
+from nbconvert.exporters import Exporter, HTMLExporter, NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
 from nbcallbacks.share import (
@@ -32,7 +32,7 @@ from nbcallbacks.share import (
     WIDGET_VIEW_MIMETYPE,
     embed_widget_state,
     page_assets,
-    summary_html,
+    state_summary_html,
     trace_widget_states,
     widget_outputs,
 )
@@ -42,10 +42,7 @@ __all__ = ["TraceEmbedPreprocessor", "TraceHTMLExporter", "TraceNotebookExporter
 _MODEL_REF: Final = re.compile(r"IPY_MODEL_([0-9A-Za-z_-]+)")
 
 
-def _summary(state: dict[str, Any]) -> str:
-    snapshot = state.get("snapshot")
-    note = "Static summary of the trace as saved with the notebook."
-    return summary_html(snapshot if isinstance(snapshot, dict) else {}, title=str(state.get("title") or ""), note=note)
+_SAVED_NOTE: Final = "Static summary of the trace as saved with the notebook."
 
 
 class TraceSummaryPreprocessor(Preprocessor):
@@ -57,7 +54,7 @@ class TraceSummaryPreprocessor(Preprocessor):
         for output, model_id in widget_outputs(nb.cells):
             state = states.get(model_id)
             if state is not None:
-                output["data"]["text/html"] = _summary(state)
+                output["data"]["text/html"] = state_summary_html(state, note=_SAVED_NOTE)
         return nb, resources
 
 
@@ -114,6 +111,14 @@ def _drop_models(nb: Any, dropped: set[str]) -> None:
         nb.metadata.pop("widgets", None)
 
 
+def _register_last(exporter: Exporter, preprocessor: type[Preprocessor]) -> None:
+    """Add ``preprocessor`` after the exporter's default ones.
+
+    After them because with --execute the widget state exists only once ExecutePreprocessor ran.
+    """
+    exporter.register_preprocessor(preprocessor(parent=exporter), enabled=True)  # type: ignore[no-untyped-call]
+
+
 class TraceHTMLExporter(HTMLExporter):
     """The lab HTML page, with nbcallbacks trace widgets rendered offline (``--to nbcallbacks_html``)."""
 
@@ -121,9 +126,7 @@ class TraceHTMLExporter(HTMLExporter):
 
     def _init_preprocessors(self) -> None:
         super()._init_preprocessors()  # type: ignore[no-untyped-call]  # nbconvert leaves it unannotated
-        # After the default ones: with --execute the widget state exists only once ExecutePreprocessor ran.
-        embed = TraceEmbedPreprocessor(parent=self)  # type: ignore[no-untyped-call]
-        self.register_preprocessor(embed, enabled=True)  # type: ignore[no-untyped-call]
+        _register_last(self, TraceEmbedPreprocessor)
 
 
 class TraceNotebookExporter(NotebookExporter):
@@ -133,5 +136,4 @@ class TraceNotebookExporter(NotebookExporter):
 
     def _init_preprocessors(self) -> None:
         super()._init_preprocessors()  # type: ignore[no-untyped-call]  # nbconvert leaves it unannotated
-        summary = TraceSummaryPreprocessor(parent=self)  # type: ignore[no-untyped-call]
-        self.register_preprocessor(summary, enabled=True)  # type: ignore[no-untyped-call]
+        _register_last(self, TraceSummaryPreprocessor)

@@ -39,6 +39,7 @@ __all__ = [
     "embed_json",
     "embed_widget_state",
     "page_assets",
+    "state_summary_html",
     "summary_html",
     "to_html",
     "trace_page",
@@ -183,7 +184,7 @@ def embed_widget_state(state: Mapping[str, Any], *, fallback: str | None = None)
     kept = {key: value for key, value in state.items() if _embedded_key(key)}
     snapshot = kept.get("snapshot")
     if fallback is None:
-        fallback = summary_html(snapshot if isinstance(snapshot, dict) else {}, title=str(kept.get("title") or ""))
+        fallback = state_summary_html(kept)
     if isinstance(snapshot, dict):
         kept["snapshot"] = compact_snapshot(snapshot)
         kept[COMPACT_KEY] = True
@@ -404,6 +405,12 @@ def summary_html(
         parts.append(f"<p><small>{html.escape(note)}</small></p>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def state_summary_html(state: Mapping[str, Any], *, note: str = "") -> str:
+    """``summary_html`` of a widget's saved model ``state`` (its ``snapshot`` and ``title``; junk reads as empty)."""
+    snapshot = state.get("snapshot")
+    return summary_html(snapshot if isinstance(snapshot, dict) else {}, title=str(state.get("title") or ""), note=note)
 
 
 def mimebundle_summary(snapshot: Mapping[str, Any], *, title: str = "") -> str:
