@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["OtelSpan", "spans_from_otel"]
 
 _STATUS_NAMES: Final[dict[int, str]] = {0: "UNSET", 1: "OK", 2: "ERROR"}
+_KIND_NAMES: Final[dict[int, str]] = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+"""OTLP's ``SpanKind`` numbers (0, unspecified, reads as ``INTERNAL``)."""
 
 
 def _id(value: Any, size: int) -> int:
@@ -96,6 +98,14 @@ def _json_status(status: Any) -> tuple[str, str | None]:
     return code_name, status.get("message") or None
 
 
+def _json_kind(kind: Any) -> str:
+    """A span kind: a number, as OTLP/JSON writes enums, or a ``SPAN_KIND_*`` name, as protobuf's JSON mapping does."""
+    if isinstance(kind, str):
+        name = kind.removeprefix("SPAN_KIND_")
+        return name if name in _KIND_NAMES.values() else "INTERNAL"
+    return _KIND_NAMES.get(kind, "INTERNAL") if isinstance(kind, int) else "INTERNAL"
+
+
 def _spans_from_json_request(request: dict[str, Any]) -> list[OtelSpan]:
     out: list[OtelSpan] = []
     for resource_spans in _get(request, "resourceSpans", "resource_spans") or []:
@@ -105,7 +115,6 @@ def _spans_from_json_request(request: dict[str, Any]) -> list[OtelSpan]:
                 parent = _id(_get(span, "parentSpanId", "parent_span_id"), 8)
                 end = _get(span, "endTimeUnixNano", "end_time_unix_nano")
                 code, message = _json_status(span.get("status"))
-                kind = span.get("kind", "SPAN_KIND_INTERNAL")
                 out.append(
                     OtelSpan(
                         trace_id=_id(_get(span, "traceId", "trace_id"), 16),
@@ -126,7 +135,7 @@ def _spans_from_json_request(request: dict[str, Any]) -> list[OtelSpan]:
                             for event in span.get("events") or []
                             if isinstance(event, dict)
                         ],
-                        kind=str(kind).removeprefix("SPAN_KIND_") if isinstance(kind, str) else str(kind),
+                        kind=_json_kind(span.get("kind")),
                     )
                 )
     return out
@@ -201,9 +210,7 @@ def _spans_from_protobuf(data: bytes) -> list[OtelSpan]:
                             )
                             for event in span.events
                         ],
-                        kind={1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}.get(
-                            span.kind, "INTERNAL"
-                        ),
+                        kind=_KIND_NAMES.get(span.kind, "INTERNAL"),
                     )
                 )
     return out
