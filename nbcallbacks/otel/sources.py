@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from nbcallbacks.otel._sdk import INSTALL_HINT
 from nbcallbacks.otel.span import OtelSpan
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def _spans_from_protobuf(data: bytes) -> list[OtelSpan]:
             ExportTraceServiceRequest,
         )
     except ImportError as exc:
-        msg = 'reading OTLP protobuf needs opentelemetry-proto: pip install "nbcallbacks[otel]"'
+        msg = f"reading OTLP protobuf needs opentelemetry-proto: {INSTALL_HINT}"
         raise ImportError(msg) from exc
     request = ExportTraceServiceRequest.FromString(data)
     out: list[OtelSpan] = []
