@@ -96,8 +96,10 @@ def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:
     attrs = span.attributes
     known = run_type is not None
     run_type = run_type or "chain"
-    metadata = _dict_attr(attrs, sc.NB_METADATA, sc.OI_METADATA) if known else None
-    if not known:
+    metadata: dict[str, Any] | None
+    if known:
+        metadata = _dict_attr(attrs, sc.NB_METADATA, sc.OI_METADATA)
+    else:  # a span no convention describes: all its attributes, and its kind
         metadata = {key: list(value) if isinstance(value, tuple) else value for key, value in attrs.items()}
         metadata["otel.span_kind"] = span.kind
     tags_value = first(attrs, sc.NB_TAGS, sc.OI_TAGS)
