@@ -18,11 +18,11 @@ import json
 from typing import TYPE_CHECKING, Any, Final
 
 from nbcallbacks import schema
-from nbcallbacks.events import RunRecord
+from nbcallbacks.events import EventRow, RunRecord
 from nbcallbacks.otel import conventions as sc
 from nbcallbacks.otel.sources import first, spans_from_otel
 from nbcallbacks.otel.span import OtelSpan
-from nbcallbacks.sinks.records import run_record
+from nbcallbacks.sinks.records import event_record, run_record
 from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
@@ -215,22 +215,13 @@ def _events(runs: list[RunRecord], spans: dict[str, OtelSpan], session: str) -> 
     raw.sort(key=lambda item: (item[0], item[1], item[3].order))
     origin = raw[0][0] if raw else 0.0
     return [
-        {
-            "kind": "event",
-            "session": session,
-            "seq": seq,
-            "time": time,
-            "elapsed_s": time - origin,
-            "event": event,
-            "run_id": run.run_id,
-            "parent_run_id": run.parent_run_id,
-            "name": run.name,
-            "run_type": run.run_type,
-            "token": None,
-            "token_kind": None,
-            "data": data,
-            "thread": run.thread,
-        }
+        event_record(
+            EventRow(
+                seq, time, event, run.run_id, run.parent_run_id, run.name, run.run_type, None, None, data, run.thread
+            ),
+            origin,
+            session,
+        )
         for seq, (time, _, event, run, data) in enumerate(raw)
     ]
 
