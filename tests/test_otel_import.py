@@ -319,3 +319,24 @@ def test_a_torn_or_foreign_line_in_an_otlp_json_file_is_skipped(otel, tmp_path):
     path.write_text(f'{{"not":"otlp"}}\n{line}\n{line[: len(line) // 2]}')  # a crash mid-write leaves half a line
     (run,) = NotebookHandler.from_otel(path).recorder.runs()
     assert (run.name, run.run_type, run.metadata["n"]) == ("kept", "chain", 1)
+
+
+def test_a_span_kind_reads_the_same_from_every_format(otel):
+    provider, exporter = otel
+    tracer = provider.get_tracer("service")
+    for kind in (trace_api.SpanKind.INTERNAL, trace_api.SpanKind.SERVER, trace_api.SpanKind.CLIENT):
+        with tracer.start_as_current_span(kind.name.lower(), kind=kind):
+            pass
+    spans = exporter.get_finished_spans()
+    request = encode_spans(spans)
+    sources = {
+        "spans": spans,
+        "protobuf": request.SerializeToString(),
+        "json enum names": json_format.MessageToDict(request),
+        "json enum numbers (the OTLP/JSON specification)": json_format.MessageToDict(
+            request, use_integers_for_enums=True
+        ),
+    }
+    for label, source in sources.items():
+        kinds = {run.name: run.metadata["otel.span_kind"] for run in NotebookHandler.from_otel(source).recorder.runs()}
+        assert kinds == {"internal": "INTERNAL", "server": "SERVER", "client": "CLIENT"}, label

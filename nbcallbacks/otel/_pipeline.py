@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from nbcallbacks.otel._sdk import require_sdk
+from nbcallbacks.otel._sdk import INSTALL_HINT, require_sdk
 
 require_sdk()
 
@@ -145,7 +145,7 @@ def default_provider(  # noqa: PLR0913 - the sink's settings, passed on
     except ImportError as exc:
         msg = (
             "OpenTelemetrySink without tracer_provider= exports over OTLP/HTTP, which needs "
-            'opentelemetry-exporter-otlp-proto-http: pip install "nbcallbacks[otel]"'
+            f"opentelemetry-exporter-otlp-proto-http: {INSTALL_HINT}"
         )
         raise ImportError(msg) from exc
     from nbcallbacks import __version__  # noqa: PLC0415 - the package imports this module lazily

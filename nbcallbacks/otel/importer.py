@@ -18,11 +18,11 @@ import json
 from typing import TYPE_CHECKING, Any, Final
 
 from nbcallbacks import schema
-from nbcallbacks.events import RunRecord
+from nbcallbacks.events import EventRow, RunRecord
 from nbcallbacks.otel import conventions as sc
-from nbcallbacks.otel.sources import spans_from_otel
+from nbcallbacks.otel.sources import first, spans_from_otel
 from nbcallbacks.otel.span import OtelSpan
-from nbcallbacks.sinks.records import run_record
+from nbcallbacks.sinks.records import event_record, run_record
 from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
@@ -64,14 +64,6 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _first(attrs: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None:
-            return value
-    return None
-
-
 def _run_type(attrs: dict[str, Any]) -> str | None:
     """The run type the attributes name, or ``None`` when no known convention describes the span."""
     own = attrs.get(sc.NB_RUN_TYPE)
@@ -104,19 +96,21 @@ def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:
     attrs = span.attributes
     known = run_type is not None
     run_type = run_type or "chain"
-    metadata = _dict_attr(attrs, sc.NB_METADATA, sc.OI_METADATA) if known else None
-    if not known:
+    metadata: dict[str, Any] | None
+    if known:
+        metadata = _dict_attr(attrs, sc.NB_METADATA, sc.OI_METADATA)
+    else:  # a span no convention describes: all its attributes, and its kind
         metadata = {key: list(value) if isinstance(value, tuple) else value for key, value in attrs.items()}
         metadata["otel.span_kind"] = span.kind
-    tags_value = _first(attrs, sc.NB_TAGS, sc.OI_TAGS)
+    tags_value = first(attrs, sc.NB_TAGS, sc.OI_TAGS)
     tags = [str(tag) for tag in tags_value] if isinstance(tags_value, (list, tuple)) else []
-    node = _first(attrs, sc.NB_LANGGRAPH_NODE)
+    node = attrs.get(sc.NB_LANGGRAPH_NODE)
     step = _int(attrs.get(sc.NB_LANGGRAPH_STEP))
     if node is None and isinstance(metadata, dict) and isinstance(metadata.get("langgraph_node"), str):
         node = metadata["langgraph_node"]
         step = _int(metadata.get("langgraph_step"))
-    input_tokens = _int(_first(attrs, sc.OI_TOKENS_PROMPT, sc.GEN_AI_USAGE_INPUT_TOKENS))
-    output_tokens = _int(_first(attrs, sc.OI_TOKENS_COMPLETION, sc.GEN_AI_USAGE_OUTPUT_TOKENS))
+    input_tokens = _int(first(attrs, sc.OI_TOKENS_PROMPT, sc.GEN_AI_USAGE_INPUT_TOKENS))
+    output_tokens = _int(first(attrs, sc.OI_TOKENS_COMPLETION, sc.GEN_AI_USAGE_OUTPUT_TOKENS))
     total_tokens = _int(attrs.get(sc.OI_TOKENS_TOTAL))
     if total_tokens is None and input_tokens is not None and output_tokens is not None:
         total_tokens = input_tokens + output_tokens
@@ -141,7 +135,7 @@ def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "total_tokens": total_tokens,
-        "model": _first(attrs, sc.OI_MODEL_NAME, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL),
+        "model": first(attrs, sc.OI_MODEL_NAME, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL),
         "inputs": inputs,
         "outputs": outputs,
         "metrics": metrics,
@@ -149,10 +143,10 @@ def _run_fields(span: OtelSpan, run_type: str | None) -> dict[str, Any]:
         "chunks_not_kept": _int(attrs.get(sc.NB_CHUNKS_NOT_KEPT)) or 0,
         "thread": str(attrs.get(sc.NB_THREAD) or ""),
         "hidden": bool(attrs.get(sc.NB_HIDDEN)) or "langsmith:hidden" in tags,
-        "provider": _first(attrs, sc.GEN_AI_PROVIDER_NAME, sc.OI_PROVIDER),
-        "cache_read_tokens": _int(_first(attrs, sc.GEN_AI_USAGE_CACHE_READ, sc.OI_TOKENS_CACHE_READ)),
-        "cache_creation_tokens": _int(_first(attrs, sc.GEN_AI_USAGE_CACHE_CREATION, sc.OI_TOKENS_CACHE_WRITE)),
-        "reasoning_tokens": _int(_first(attrs, sc.GEN_AI_USAGE_REASONING, sc.OI_TOKENS_REASONING)),
+        "provider": first(attrs, sc.GEN_AI_PROVIDER_NAME, sc.OI_PROVIDER),
+        "cache_read_tokens": _int(first(attrs, sc.GEN_AI_USAGE_CACHE_READ, sc.OI_TOKENS_CACHE_READ)),
+        "cache_creation_tokens": _int(first(attrs, sc.GEN_AI_USAGE_CACHE_CREATION, sc.OI_TOKENS_CACHE_WRITE)),
+        "reasoning_tokens": _int(first(attrs, sc.GEN_AI_USAGE_REASONING, sc.OI_TOKENS_REASONING)),
     }
     _status_fields(span, out)
     return out
@@ -182,7 +176,7 @@ def _status_fields(span: OtelSpan, out: dict[str, Any]) -> None:
     if status in {"error", "interrupted"} or exception is not None:
         message = span.status_message or exc_attrs.get(sc.EXCEPTION_MESSAGE) or attrs.get(sc.NB_ERROR_MESSAGE)
         out["error"] = None if message is None else str(message)
-        error_type = _first(attrs, sc.ERROR_TYPE) or exc_attrs.get(sc.EXCEPTION_TYPE)
+        error_type = attrs.get(sc.ERROR_TYPE) or exc_attrs.get(sc.EXCEPTION_TYPE)
         out["error_type"] = None if error_type is None else str(error_type)
         stack = exc_attrs.get(sc.EXCEPTION_STACKTRACE)
         out["traceback"] = None if stack is None else str(stack)
@@ -221,22 +215,13 @@ def _events(runs: list[RunRecord], spans: dict[str, OtelSpan], session: str) -> 
     raw.sort(key=lambda item: (item[0], item[1], item[3].order))
     origin = raw[0][0] if raw else 0.0
     return [
-        {
-            "kind": "event",
-            "session": session,
-            "seq": seq,
-            "time": time,
-            "elapsed_s": time - origin,
-            "event": event,
-            "run_id": run.run_id,
-            "parent_run_id": run.parent_run_id,
-            "name": run.name,
-            "run_type": run.run_type,
-            "token": None,
-            "token_kind": None,
-            "data": data,
-            "thread": run.thread,
-        }
+        event_record(
+            EventRow(
+                seq, time, event, run.run_id, run.parent_run_id, run.name, run.run_type, None, None, data, run.thread
+            ),
+            origin,
+            session,
+        )
         for seq, (time, _, event, run, data) in enumerate(raw)
     ]
 

@@ -224,17 +224,20 @@ def span_of_run(  # noqa: PLR0913 - the span's place in its trace and the sink's
         capture_content: also write inputs, outputs and messages.
     """
     run_type = record.get("run_type") or "chain"
+    name = record.get("name") or "(unknown)"
     start_ns = _ns(record.get("start"))
     end_ns = max(start_ns, _ns(record.get("end")) if not incomplete else time.time_ns())
     span = OtelSpan(
         trace_id=trace_id,
         span_id=span_id_of(record["run_id"]),
         parent_span_id=parent_span_id,
-        name=record.get("name") or "(unknown)",
+        name=name,
         start_ns=start_ns,
         end_ns=end_ns,
         attributes=_attributes(
             record,
+            run_type,
+            name,
             incomplete=incomplete,
             is_graph=is_graph,
             session=session,
@@ -261,6 +264,8 @@ def span_of_run(  # noqa: PLR0913 - the span's place in its trace and the sink's
 
 def _attributes(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one flat mapping, field by field
     record: dict[str, Any],
+    run_type: str,
+    name: str,
     *,
     incomplete: bool,
     is_graph: bool,
@@ -281,8 +286,6 @@ def _attributes(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one flat mapping, fi
             attrs[key] = value
 
     run_id = record["run_id"]
-    run_type = record.get("run_type") or "chain"
-    name = record.get("name") or "(unknown)"
     raw_metadata = record.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     is_graph = run_type == "chain" and is_graph

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from nbcallbacks.otel._sdk import INSTALL_HINT
 from nbcallbacks.otel.span import OtelSpan
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["OtelSpan", "spans_from_otel"]
 
 _STATUS_NAMES: Final[dict[int, str]] = {0: "UNSET", 1: "OK", 2: "ERROR"}
+_KIND_NAMES: Final[dict[int, str]] = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+"""OTLP's ``SpanKind`` numbers (0, unspecified, reads as ``INTERNAL``)."""
 
 
 def _id(value: Any, size: int) -> int:
@@ -45,10 +48,12 @@ def _id(value: Any, size: int) -> int:
         return 0
 
 
-def _get(obj: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if name in obj:
-            return obj[name]
+def first(mapping: dict[str, Any], *keys: str) -> Any:
+    """The value of the first of ``keys`` that ``mapping`` holds and is not ``None`` (aliases of one field)."""
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
     return None
 
 
@@ -69,10 +74,10 @@ def _json_value(value: Any) -> Any:
         for name in names:
             if name in value:
                 return convert(value[name])
-    array = _get(value, "arrayValue", "array_value")
+    array = first(value, "arrayValue", "array_value")
     if isinstance(array, dict):
         return tuple(_json_value(v) for v in array.get("values") or [])
-    kvlist = _get(value, "kvlistValue", "kvlist_value")
+    kvlist = first(value, "kvlistValue", "kvlist_value")
     if isinstance(kvlist, dict):
         return {kv.get("key"): _json_value(kv.get("value")) for kv in kvlist.get("values") or []}
     return None
@@ -96,23 +101,30 @@ def _json_status(status: Any) -> tuple[str, str | None]:
     return code_name, status.get("message") or None
 
 
+def _json_kind(kind: Any) -> str:
+    """A span kind: a number, as OTLP/JSON writes enums, or a ``SPAN_KIND_*`` name, as protobuf's JSON mapping does."""
+    if isinstance(kind, str):
+        name = kind.removeprefix("SPAN_KIND_")
+        return name if name in _KIND_NAMES.values() else "INTERNAL"
+    return _KIND_NAMES.get(kind, "INTERNAL") if isinstance(kind, int) else "INTERNAL"
+
+
 def _spans_from_json_request(request: dict[str, Any]) -> list[OtelSpan]:
     out: list[OtelSpan] = []
-    for resource_spans in _get(request, "resourceSpans", "resource_spans") or []:
-        scopes = _get(resource_spans, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or []
+    for resource_spans in first(request, "resourceSpans", "resource_spans") or []:
+        scopes = first(resource_spans, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or []
         for scope in scopes:
             for span in scope.get("spans") or []:
-                parent = _id(_get(span, "parentSpanId", "parent_span_id"), 8)
-                end = _get(span, "endTimeUnixNano", "end_time_unix_nano")
+                parent = _id(first(span, "parentSpanId", "parent_span_id"), 8)
+                end = first(span, "endTimeUnixNano", "end_time_unix_nano")
                 code, message = _json_status(span.get("status"))
-                kind = span.get("kind", "SPAN_KIND_INTERNAL")
                 out.append(
                     OtelSpan(
-                        trace_id=_id(_get(span, "traceId", "trace_id"), 16),
-                        span_id=_id(_get(span, "spanId", "span_id"), 8),
+                        trace_id=_id(first(span, "traceId", "trace_id"), 16),
+                        span_id=_id(first(span, "spanId", "span_id"), 8),
                         parent_span_id=parent or None,
                         name=str(span.get("name") or ""),
-                        start_ns=int(_get(span, "startTimeUnixNano", "start_time_unix_nano") or 0),
+                        start_ns=int(first(span, "startTimeUnixNano", "start_time_unix_nano") or 0),
                         end_ns=int(end) if end else None,
                         attributes=_json_attributes(span.get("attributes")),
                         status_code=code,
@@ -120,13 +132,13 @@ def _spans_from_json_request(request: dict[str, Any]) -> list[OtelSpan]:
                         events=[
                             (
                                 str(event.get("name") or ""),
-                                int(_get(event, "timeUnixNano", "time_unix_nano") or 0),
+                                int(first(event, "timeUnixNano", "time_unix_nano") or 0),
                                 _json_attributes(event.get("attributes")),
                             )
                             for event in span.get("events") or []
                             if isinstance(event, dict)
                         ],
-                        kind=str(kind).removeprefix("SPAN_KIND_") if isinstance(kind, str) else str(kind),
+                        kind=_json_kind(span.get("kind")),
                     )
                 )
     return out
@@ -174,7 +186,7 @@ def _spans_from_protobuf(data: bytes) -> list[OtelSpan]:
             ExportTraceServiceRequest,
         )
     except ImportError as exc:
-        msg = 'reading OTLP protobuf needs opentelemetry-proto: pip install "nbcallbacks[otel]"'
+        msg = f"reading OTLP protobuf needs opentelemetry-proto: {INSTALL_HINT}"
         raise ImportError(msg) from exc
     request = ExportTraceServiceRequest.FromString(data)
     out: list[OtelSpan] = []
@@ -201,9 +213,7 @@ def _spans_from_protobuf(data: bytes) -> list[OtelSpan]:
                             )
                             for event in span.events
                         ],
-                        kind={1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}.get(
-                            span.kind, "INTERNAL"
-                        ),
+                        kind=_KIND_NAMES.get(span.kind, "INTERNAL"),
                     )
                 )
     return out
