@@ -42,10 +42,7 @@ __all__ = [
     "cost_available",
     "cost_totals",
     "price",
-    "provider_of",
     "unpriced_counts",
-    "usage_details",
-    "usage_metadata_details",
 ]
 
 COST_HINT: Final = 'Costs need the optional extra: pip install "nbcallbacks[cost]"'
@@ -104,7 +101,7 @@ class UsageDetails:
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
     provider: str | None = None
-    """``response_metadata["model_provider"]`` of the final message (LangChain >= 1.0), when given."""
+    """The model's provider, when known (else `genai-prices` infers it from the model name)."""
 
 
 def _count(value: Any) -> int | None:
@@ -118,80 +115,6 @@ def _count(value: Any) -> int | None:
     if not math.isfinite(number) or number < 0 or not number.is_integer():
         return None
     return int(number)
-
-
-def _add(total: int | None, value: Any) -> int | None:
-    count = _count(value)
-    if count is None:
-        return total
-    return count if total is None else total + count
-
-
-def _get(obj: Any, name: str) -> Any:
-    try:
-        return getattr(obj, name, None)
-    except Exception:  # noqa: BLE001 - LangChain payloads may hold any object
-        return None
-
-
-def usage_details(response: Any) -> UsageDetails:
-    """The usage of an ``LLMResult`` (what ``on_llm_end`` receives), with the token details the handler drops.
-
-    Reads ``usage_metadata`` of each prompt's first generation (summed over prompts, as the handler's ``_usage``
-    does): ``input_tokens``, ``output_tokens``, ``input_token_details.cache_read``,
-    ``input_token_details.cache_creation`` (plus Anthropic's ``ephemeral_5m_input_tokens`` /
-    ``ephemeral_1h_input_tokens`` when ``cache_creation`` is absent), ``output_token_details.reasoning``, and
-    ``response_metadata["model_provider"]``. Never raises; missing values are ``None``.
-    """
-    totals: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
-    provider = None
-    try:
-        for generations in _get(response, "generations") or []:
-            for generation in list(generations)[:1]:
-                message = _get(generation, "message")
-                usage = _get(message, "usage_metadata")
-                if isinstance(usage, Mapping):
-                    for key, value in usage_metadata_details(usage).items():
-                        totals[key] = _add(totals[key], value)
-                metadata = _get(message, "response_metadata")
-                if provider is None and isinstance(metadata, Mapping):
-                    found = metadata.get("model_provider")
-                    provider = found if isinstance(found, str) and found else None
-    except Exception:  # noqa: BLE001 - a hostile response costs the details, never the run
-        return UsageDetails()
-    return UsageDetails(**totals, provider=provider)
-
-
-def usage_metadata_details(usage: Mapping[str, Any]) -> dict[str, int | None]:
-    """The priced counts of one LangChain ``usage_metadata`` dictionary (see :func:`usage_details`)."""
-    inputs = usage.get("input_token_details")
-    outputs = usage.get("output_token_details")
-    inputs = inputs if isinstance(inputs, Mapping) else {}
-    outputs = outputs if isinstance(outputs, Mapping) else {}
-    creation = _count(inputs.get("cache_creation"))
-    if creation is None:
-        ephemeral = [_count(inputs.get(k)) for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")]
-        if any(e is not None for e in ephemeral):
-            creation = sum(e or 0 for e in ephemeral)
-    return {
-        "input_tokens": _count(usage.get("input_tokens")),
-        "output_tokens": _count(usage.get("output_tokens")),
-        "cache_read_tokens": _count(inputs.get("cache_read")),
-        "cache_creation_tokens": creation,
-        "reasoning_tokens": _count(outputs.get("reasoning")),
-    }
-
-
-def provider_of(metadata: Any) -> str | None:
-    """The provider of a model run: LangChain's ``ls_provider`` metadata, else None.
-
-    With None, :class:`Pricer` lets `genai-prices` infer the provider from the model name when pricing.
-    """
-    if isinstance(metadata, Mapping):
-        value = metadata.get("ls_provider")
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 # --- prices
@@ -340,7 +263,7 @@ class Pricer:
         """The cost of one run: a mapping (a runs-DataFrame row, a wire or sink record) or a ``RunRecord``.
 
         Model runs (``run_type`` ``llm``/``chat_model``) only; every other run costs None. Reads ``model``,
-        ``provider`` (else ``metadata["ls_provider"]``), ``input_tokens``, ``output_tokens``,
+        ``provider``, ``input_tokens``, ``output_tokens``,
         ``cache_read_tokens``, ``cache_creation_tokens``, ``reasoning_tokens`` (absent ones count as not
         reported) and ``start`` (seconds since the epoch, a datetime or a Timestamp).
         """
@@ -350,9 +273,9 @@ class Pricer:
             get = lambda name: getattr(run, name, None)  # noqa: E731 - a record's attributes, same names
         if get("run_type") not in MODEL_RUN_TYPES:
             return None
-        provider = get("provider")
+        provider = get("provider")  # recorded from LangChain's ls_provider (nbcallbacks.langchain.decode)
         if not isinstance(provider, str) or not provider:
-            provider = provider_of(get("metadata"))
+            provider = None
         model = get("model")
         if is_missing(model):
             return None

@@ -26,9 +26,7 @@ from nbcallbacks.cost import (
     cost_available,
     cost_totals,
     price,
-    provider_of,
     unpriced_counts,
-    usage_details,
 )
 
 WHEN = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
@@ -191,9 +189,12 @@ def test_cost_totals_survive_cycles():
     assert cost_totals([("a", "b", 1.0), ("b", "a", 2.0)]) == {"a": 3.0, "b": 3.0}
 
 
-def test_usage_details_from_usage_metadata():
+def test_the_handlers_decoder_reads_every_priced_count():
     from langchain_core.messages import AIMessage
     from langchain_core.outputs import ChatGeneration, LLMResult
+
+    from nbcallbacks.events import Usage
+    from nbcallbacks.langchain.decode import usage
 
     message = AIMessage(
         "hi",
@@ -207,19 +208,22 @@ def test_usage_details_from_usage_metadata():
         response_metadata={"model_provider": "anthropic"},
     )
     response = LLMResult(generations=[[ChatGeneration(message=message)]])
-    assert usage_details(response) == UsageDetails(120, 30, 100, 7, 10, "anthropic")
-    assert usage_details(object()) == UsageDetails()
-    assert usage_details(LLMResult(generations=[[ChatGeneration(message=AIMessage("x"))]])) == UsageDetails()
+    # Anthropic reports cache writes as ephemeral_5m / ephemeral_1h: their sum is the cache creation.
+    assert usage(response) == (Usage(120, 30, 150, 100, 7, 10), None)
+    assert usage(object()) == (None, None)
+    assert usage(LLMResult(generations=[[ChatGeneration(message=AIMessage("x"))]])) == (None, None)
 
 
-def test_provider_of_reads_ls_provider():
-    assert provider_of({"ls_provider": "openai"}) == "openai"
-    assert provider_of({"ls_provider": ""}) is None
-    assert provider_of(None) is None
+def test_the_provider_is_ls_provider():
+    from nbcallbacks.langchain.decode import provider_name
+
+    assert provider_name({"ls_provider": "openai"}) == "openai"
+    assert provider_name({"ls_provider": ""}) is None
+    assert provider_name(None) is None
 
 
 class _Responses(BaseCallbackHandler):
-    """Keeps the LLMResult objects LangChain hands to callbacks (a real handler, for ``usage_details``)."""
+    """Keeps the LLMResult objects LangChain hands to callbacks (a real handler, for the LLMResult itself)."""
 
     def __init__(self) -> None:
         self.responses: list[Any] = []
@@ -245,9 +249,13 @@ def test_real_openai_client_usage_flows_through_the_handler(streaming):
         )
         model.invoke("hello", config={"callbacks": [handler, responses]})
 
-    # The provider's own usage, decoded from the LLMResult the callbacks receive.
-    details = usage_details(responses.responses[0])
-    assert details == UsageDetails(1200, 300, 1000, None, 100, "openai")
+    # The provider's own usage, decoded from the LLMResult the callbacks receive, as the handler recorded it.
+    from nbcallbacks.events import Usage
+    from nbcallbacks.langchain.decode import usage as decoded
+
+    assert decoded(responses.responses[0])[0] == Usage(1200, 300, 1500, 1000, None, 100)
+    run = handler.recorder.runs()[0]
+    assert (run.input_tokens, run.cache_read_tokens, run.reasoning_tokens, run.provider) == (1200, 1000, 100, "openai")
     start = handler.recorder.runs()[0].start
     when = dt.datetime.fromtimestamp(start, tz=dt.timezone.utc)
     full = expected(
@@ -259,6 +267,7 @@ def test_real_openai_client_usage_flows_through_the_handler(streaming):
         cache_read_tokens=1000,
         output_reasoning_tokens=100,
     )
+    details = UsageDetails(run.input_tokens, run.output_tokens, run.cache_read_tokens, None, run.reasoning_tokens)
     assert price("gpt-4o-mini", "openai", details, start) == full
     assert Decimal(str(full)) == (Decimal(200) * Decimal("0.15") + 1000 * Decimal("0.075") + 300 * Decimal("0.6")) / (
         10**6

@@ -106,6 +106,16 @@ def _detail(details: Any, *keys: str) -> int | None:
     return None
 
 
+def _cache_creation(details: Any) -> int | None:
+    """Input tokens written to the cache: ``cache_creation``, else Anthropic's ``ephemeral_5m`` + ``ephemeral_1h``."""
+    count = _detail(details, "cache_creation")
+    if count is None:
+        parts = [_detail(details, key) for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")]
+        if any(part is not None for part in parts):
+            count = sum(part or 0 for part in parts)
+    return count
+
+
 def _add(total: int | None, value: int | None) -> int | None:
     if value is None:
         return total
@@ -130,7 +140,7 @@ def usage(response: Any) -> tuple[Usage | None, str | None]:
                 outputs = (outputs or 0) + (token_count(found.get("output_tokens")) or 0)
                 total = (total or 0) + (token_count(found.get("total_tokens")) or 0)
                 cache_read = _add(cache_read, _detail(found.get("input_token_details"), "cache_read"))
-                cache_creation = _add(cache_creation, _detail(found.get("input_token_details"), "cache_creation"))
+                cache_creation = _add(cache_creation, _cache_creation(found.get("input_token_details")))
                 reasoning = _add(reasoning, _detail(found.get("output_token_details"), "reasoning"))
             metadata = attr(message, "response_metadata")
             if not model and isinstance(metadata, dict):
