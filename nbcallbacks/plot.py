@@ -116,11 +116,16 @@ def _empty(go: Any, title: str, message: str) -> go.Figure:
 
 
 def _missing(value: Any) -> bool:
+    """``nbcallbacks.missing.is_missing``, restated here on purpose.
+
+    It is called per cell, where a lazy import each time would cost, and importing it up front would load the
+    package (this module imports nothing of it: see test_plot_module_imports_neither_langchain_nor_plotly_up_front).
+    """
     if value is None:
         return True
     try:
         return bool(value != value)  # NaN, NaT and pd.NA  # noqa: PLR0124 - NaN test
-    except TypeError:  # pd.NA compares to NA, and bool(NA) raises
+    except (TypeError, ValueError):  # pd.NA compares to NA, and bool(NA) raises
         return True
 
 
