@@ -237,18 +237,14 @@ def _summaries(path: Path) -> list[dict[str, Any]]:
     return jsonl.read_latest_runs(path)
 
 
-def _tree_tokens(runs: list[RunRecord]) -> dict[str, int | None]:
-    """Per root run id, the total tokens reported by the model runs in its tree (``None`` when none did)."""
-    tree = Tree.of(runs)
-    totals: dict[str, int | None] = {}
-    for root in tree.roots():
-        counts = [
-            tree.run(i).total_tokens
-            for i in tree.subtree(root)
-            if tree.run(i).run_type in MODEL_RUN_TYPES and tree.run(i).total_tokens is not None
-        ]
-        totals[root] = sum(c for c in counts if c is not None) if counts else None
-    return totals
+def _tree_tokens(tree: Tree, root: str) -> int | None:
+    """The total tokens reported by the model runs in the tree of ``root`` (``None`` when none did)."""
+    counts = [
+        run.total_tokens
+        for run in map(tree.run, tree.subtree(root))
+        if run.run_type in MODEL_RUN_TYPES and run.total_tokens is not None
+    ]
+    return sum(counts) if counts else None
 
 
 def history(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -268,9 +264,7 @@ def history(path: str | os.PathLike[str]) -> pd.DataFrame:
         by_session.setdefault(r["session"], []).append(schema.run_from_record(r))
     rows: list[dict[str, Any]] = []
     for s in found:
-        session_runs = by_session.get(s["session"], [])
-        tokens = _tree_tokens(session_runs)
-        tree = Tree.of(session_runs)
+        tree = Tree.of(by_session.get(s["session"], []))
         roots = sorted((tree.run(i) for i in tree.roots()), key=lambda r: (r.start, r.order))
         base = {k: s.get(k) for k in ("session", "started", "notebook", "hostname", "pid")}
         if not roots:
@@ -283,7 +277,7 @@ def history(path: str | os.PathLike[str]) -> pd.DataFrame:
                 "status": r.status,
                 "start": r.start,
                 "duration_s": r.duration,
-                "tokens": tokens.get(r.run_id),
+                "tokens": _tree_tokens(tree, r.run_id),
                 "error": r.error,
             }
             for r in roots
