@@ -8,6 +8,7 @@ the saved session, in any process. The file kind is recognised from its first by
 from __future__ import annotations
 
 import warnings
+from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,11 +88,8 @@ def _merge_sessions(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _all_sessions(path: Path) -> dict[str, dict[str, Any]]:
     if _is_sqlite(path):
-        conn = sqlite.connect_readonly(path)
-        try:
+        with closing(sqlite.connect_readonly(path)) as conn:
             return _merge_sessions(sqlite.read_sessions(conn))
-        finally:
-            conn.close()
     return _merge_sessions(jsonl.read_sessions(path))
 
 
@@ -124,11 +122,8 @@ def _pick_session(found: list[dict[str, Any]], session: str | int | None, path: 
 def _records(path: Path, session: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The run records (latest state of each) and event records (by ``seq``) of one session."""
     if _is_sqlite(path):
-        conn = sqlite.connect_readonly(path)
-        try:
+        with closing(sqlite.connect_readonly(path)) as conn:
             return sqlite.read_runs(conn, session), sqlite.read_events(conn, session)
-        finally:
-            conn.close()
     return jsonl.read_session(path, session)
 
 
@@ -229,11 +224,8 @@ _SUMMARY_FIELDS = (
 def _summaries(path: Path) -> list[dict[str, Any]]:
     """The latest state of every run of every session."""
     if _is_sqlite(path):
-        conn = sqlite.connect_readonly(path)
-        try:
+        with closing(sqlite.connect_readonly(path)) as conn:
             return sqlite.read_runs(conn, None, _SUMMARY_FIELDS)
-        finally:
-            conn.close()
     return jsonl.read_latest_runs(path)
 
 
