@@ -8,6 +8,7 @@ the saved session, in any process. The file kind is recognised from its first by
 from __future__ import annotations
 
 import warnings
+from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,11 +88,8 @@ def _merge_sessions(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _all_sessions(path: Path) -> dict[str, dict[str, Any]]:
     if _is_sqlite(path):
-        conn = sqlite.connect_readonly(path)
-        try:
+        with closing(sqlite.connect_readonly(path)) as conn:
             return _merge_sessions(sqlite.read_sessions(conn))
-        finally:
-            conn.close()
     return _merge_sessions(jsonl.read_sessions(path))
 
 
@@ -124,11 +122,8 @@ def _pick_session(found: list[dict[str, Any]], session: str | int | None, path: 
 def _records(path: Path, session: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The run records (latest state of each) and event records (by ``seq``) of one session."""
     if _is_sqlite(path):
-        conn = sqlite.connect_readonly(path)
-        try:
+        with closing(sqlite.connect_readonly(path)) as conn:
             return sqlite.read_runs(conn, session), sqlite.read_events(conn, session)
-        finally:
-            conn.close()
     return jsonl.read_session(path, session)
 
 
@@ -229,26 +224,19 @@ _SUMMARY_FIELDS = (
 def _summaries(path: Path) -> list[dict[str, Any]]:
     """The latest state of every run of every session."""
     if _is_sqlite(path):
-        conn = sqlite.connect_readonly(path)
-        try:
+        with closing(sqlite.connect_readonly(path)) as conn:
             return sqlite.read_runs(conn, None, _SUMMARY_FIELDS)
-        finally:
-            conn.close()
     return jsonl.read_latest_runs(path)
 
 
-def _tree_tokens(runs: list[RunRecord]) -> dict[str, int | None]:
-    """Per root run id, the total tokens reported by the model runs in its tree (``None`` when none did)."""
-    tree = Tree.of(runs)
-    totals: dict[str, int | None] = {}
-    for root in tree.roots():
-        counts = [
-            tree.run(i).total_tokens
-            for i in tree.subtree(root)
-            if tree.run(i).run_type in MODEL_RUN_TYPES and tree.run(i).total_tokens is not None
-        ]
-        totals[root] = sum(c for c in counts if c is not None) if counts else None
-    return totals
+def _tree_tokens(tree: Tree, root: str) -> int | None:
+    """The total tokens reported by the model runs in the tree of ``root`` (``None`` when none did)."""
+    counts = [
+        run.total_tokens
+        for run in map(tree.run, tree.subtree(root))
+        if run.run_type in MODEL_RUN_TYPES and run.total_tokens is not None
+    ]
+    return sum(counts) if counts else None
 
 
 def history(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -268,9 +256,7 @@ def history(path: str | os.PathLike[str]) -> pd.DataFrame:
         by_session.setdefault(r["session"], []).append(schema.run_from_record(r))
     rows: list[dict[str, Any]] = []
     for s in found:
-        session_runs = by_session.get(s["session"], [])
-        tokens = _tree_tokens(session_runs)
-        tree = Tree.of(session_runs)
+        tree = Tree.of(by_session.get(s["session"], []))
         roots = sorted((tree.run(i) for i in tree.roots()), key=lambda r: (r.start, r.order))
         base = {k: s.get(k) for k in ("session", "started", "notebook", "hostname", "pid")}
         if not roots:
@@ -283,7 +269,7 @@ def history(path: str | os.PathLike[str]) -> pd.DataFrame:
                 "status": r.status,
                 "start": r.start,
                 "duration_s": r.duration,
-                "tokens": tokens.get(r.run_id),
+                "tokens": _tree_tokens(tree, r.run_id),
                 "error": r.error,
             }
             for r in roots

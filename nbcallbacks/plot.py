@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     import pandas as pd
@@ -63,15 +63,6 @@ def _plotly() -> Any:
     return go
 
 
-def _make_subplots(**kwargs: Any) -> go.Figure:
-    try:
-        from plotly.subplots import make_subplots  # noqa: PLC0415 - optional dependency
-    except ImportError as exc:  # pragma: no cover - plotly.graph_objects imported first
-        msg = f"nbcallbacks.plot needs plotly: {_PLOT_EXTRA}"
-        raise ImportError(msg) from exc
-    return make_subplots(**kwargs)
-
-
 def _runs(x: Any) -> pd.DataFrame:
     """The runs DataFrame of a handler (duck-typed) or the DataFrame itself."""
     import pandas as pd  # noqa: PLC0415 - pandas only when a chart is drawn
@@ -86,11 +77,21 @@ def _runs(x: Any) -> pd.DataFrame:
     return frame
 
 
-def _require(frame: pd.DataFrame, columns: Iterable[str]) -> None:
+def _drawn_runs(
+    x: Any, columns: Iterable[str], keep: Callable[[pd.DataFrame], pd.Series] | None = None
+) -> pd.DataFrame:
+    """The runs a chart draws: those of ``keep`` (all when ``None``), once ``columns`` are known to be there.
+
+    An empty frame is returned as it is (no column needed): every chart then draws its "nothing to plot" figure.
+    """
+    frame = _runs(x)
+    if frame.empty:
+        return frame
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         msg = f"the runs DataFrame lacks column(s) {', '.join(missing)}"
         raise ValueError(msg)
+    return frame if keep is None else frame[keep(frame)]
 
 
 def _empty(go: Any, title: str, message: str) -> go.Figure:
@@ -115,11 +116,16 @@ def _empty(go: Any, title: str, message: str) -> go.Figure:
 
 
 def _missing(value: Any) -> bool:
+    """``nbcallbacks.missing.is_missing``, restated here on purpose.
+
+    It is called per cell, where a lazy import each time would cost, and importing it up front would load the
+    package (this module imports nothing of it: see test_plot_module_imports_neither_langchain_nor_plotly_up_front).
+    """
     if value is None:
         return True
     try:
         return bool(value != value)  # NaN, NaT and pd.NA  # noqa: PLR0124 - NaN test
-    except TypeError:  # pd.NA compares to NA, and bool(NA) raises
+    except (TypeError, ValueError):  # pd.NA compares to NA, and bool(NA) raises
         return True
 
 
@@ -294,10 +300,9 @@ def timeline(x: Any, *, now: datetime | None = None, title: str = "Run timeline"
     from nbcallbacks.colors import ERROR_COLOR, RUN_TYPE_COLORS  # noqa: PLC0415 - nothing of the package up front
 
     go = _plotly()
-    frame = _runs(x)
+    frame = _drawn_runs(x, (*_TIMELINE_COLUMNS, *_TIME_COLUMNS))
     if frame.empty:
         return _empty(go, title, "No runs recorded yet.")
-    _require(frame, (*_TIMELINE_COLUMNS, *_TIME_COLUMNS))
     drawn = _waterfall(frame, _now(x, frame["start"], frame["end"], now))
     fig = go.Figure()
     known = [t for t in RUN_TYPE_COLORS if t in drawn.lanes]
@@ -363,10 +368,7 @@ def latency(x: Any, *, title: str = "Latency by name") -> go.Figure:
         title: figure title.
     """
     go = _plotly()
-    frame = _runs(x)
-    if not frame.empty:
-        _require(frame, ("name", "run_type", "duration_s"))
-        frame = frame[frame["duration_s"].notna()]
+    frame = _drawn_runs(x, ("name", "run_type", "duration_s"), lambda f: f["duration_s"].notna())
     if frame.empty:
         return _empty(go, title, "No finished runs yet.")
 
@@ -450,10 +452,7 @@ def tokens(x: Any, *, title: str = "Model calls") -> go.Figure:
     from nbcallbacks.colors import ERROR_COLOR, RUN_TYPE_COLORS  # noqa: PLC0415 - nothing of the package up front
 
     go = _plotly()
-    frame = _runs(x)
-    if not frame.empty:
-        _require(frame, ("name", "run_type"))
-        frame = frame[frame["run_type"].isin(MODEL_RUN_TYPES)]
+    frame = _drawn_runs(x, ("name", "run_type"), lambda f: f["run_type"].isin(MODEL_RUN_TYPES))
     if frame.empty:
         return _empty(go, title, "No model runs recorded yet.")
 
@@ -492,7 +491,9 @@ def tokens(x: Any, *, title: str = "Model calls") -> go.Figure:
         "width": [o["width"] for o in outline],
     }
 
-    fig = _make_subplots(
+    from plotly.subplots import make_subplots  # noqa: PLC0415 - optional dependency, there since _plotly() was
+
+    fig = make_subplots(
         rows=3,
         cols=1,
         shared_xaxes=True,

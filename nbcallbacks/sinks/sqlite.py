@@ -167,12 +167,11 @@ def _prepare(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(_CREATE_SQL)
     for table, fields in (("runs", schema.RUN_FIELDS), ("events", schema.EVENT_FIELDS)):
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        have = set(_columns(conn, table))
         for f in fields:  # a file an older version wrote: add the columns it lacks (empty for its rows)
             if f.name not in have:
                 conn.execute(f'ALTER TABLE {table} ADD COLUMN "{f.name}" {f.sql}')
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version < schema.SCHEMA_VERSION:
+    if file_schema(conn) < schema.SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
 

@@ -72,7 +72,6 @@ class Worker:
         self.written_events = 0
         self.written_runs = 0
         self.dropped_events = 0
-        self.dropped_runs = 0
         self.failed_events = 0
         self.lost_events = 0
         self.errors = 0
@@ -96,9 +95,7 @@ class Worker:
         with self.cond:
             if not force and self.queue and self.queued_events + events > self.max_backlog:
                 self.dropped_events += events
-                before = len(self.stale_runs)
                 self.stale_runs.update(run_ids)
-                self.dropped_runs += len(self.stale_runs) - before
                 full = True
             else:
                 self.queue.append((BATCH, records, events))

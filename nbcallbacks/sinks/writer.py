@@ -298,7 +298,7 @@ class SinkWriter:
     def _bootstrap(self, worker: Worker, cursor: int) -> None:
         """Queue for a sink added late what the reader already handed to the others (lock held)."""
         events = [row for row in self.recorder.events() if row.seq < cursor]
-        origin = self.recorder.first_time or 0.0
+        origin = origin_of(self.recorder.first_time, events)
         session = session_now(self.session, self.recorder.first_time)
         tree = self._tree
         for start, chunk, last in _chunks(events, self.batch_size):
