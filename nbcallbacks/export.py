@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from nbcallbacks.schema import EVENT_COLUMNS, FLOAT, METRIC_COLUMNS, OBJECT, RUN_COLUMNS, TIME, event_record, run_record
+from nbcallbacks.schema import (
+    EVENT_COLUMNS,
+    FLOAT,
+    METRIC_COLUMNS,
+    OBJECT,
+    RUN_COLUMNS,
+    TIME,
+    event_record,
+    origin_of,
+    run_record,
+)
 from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
@@ -79,7 +89,7 @@ def runs_frame(runs: list[RunRecord], pricing: Pricing | None = None) -> pd.Data
 
 def events_frame(events: list[EventRow], first_time: float | None) -> pd.DataFrame:
     """The events DataFrame of these event rows; ``elapsed_s`` counts from ``first_time``."""
-    origin = first_time if first_time is not None else (events[0].time if events else 0.0)
+    origin = origin_of(first_time, events)
     return frame(EVENT_COLUMNS, _columns([event_record(event, origin) for event in events], EVENT_COLUMNS))
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.tree import Derived
 
@@ -179,9 +181,21 @@ def run_record(run: RunRecord, derived: Derived) -> dict[str, Any]:
     return record
 
 
-def event_record(row: EventRow, origin: float) -> dict[str, Any]:
-    """An event as a dictionary of every field of ``EVENT_FIELDS``; ``elapsed_s`` counts from ``origin``."""
+def origin_of(first_time: float | None, events: Sequence[EventRow]) -> float:
+    """What ``elapsed_s`` counts from: the recorder's ``first_time``, else the first event read (0 with none)."""
+    if first_time is not None:
+        return first_time
+    return events[0].time if events else 0.0
+
+
+def event_record(row: EventRow, origin: float, **head: Any) -> dict[str, Any]:
+    """An event as a dictionary of every field of ``EVENT_FIELDS``; ``elapsed_s`` counts from ``origin``.
+
+    ``head`` (e.g. a sink record's ``kind`` and ``session``) comes first, in the same dictionary: readers build one
+    record per streamed token, so there is no second dictionary to merge.
+    """
     return {
+        **head,
         "seq": row.seq,
         "time": row.time,
         "elapsed_s": row.time - origin,

@@ -15,7 +15,7 @@ from nbcallbacks.notebook import notebook_name
 from nbcallbacks.version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.tree import Derived, Tree
@@ -73,7 +73,7 @@ class Sink(Protocol):
 
 def event_record(row: EventRow, origin: float, session: str) -> dict[str, Any]:
     """The record of one event; ``elapsed_s`` counts from ``origin`` (the recorder's ``first_time``)."""
-    return {"kind": "event", "session": session, **schema.event_record(row, origin)}
+    return schema.event_record(row, origin, kind="event", session=session)
 
 
 def run_record(run: RunRecord, derived: Derived, session: str) -> dict[str, Any]:
@@ -84,13 +84,6 @@ def run_record(run: RunRecord, derived: Derived, session: str) -> dict[str, Any]
 def tree_run_record(tree: Tree, run_id: str, session: str) -> dict[str, Any]:
     """The record of a run as ``tree`` holds it now: its latest copy and what the tree derives for it."""
     return run_record(tree.run(run_id), tree.derived(run_id), session)
-
-
-def origin_of(first_time: float | None, events: Sequence[EventRow]) -> float:
-    """What ``elapsed_s`` counts from: the recorder's ``first_time``, else the first event read (0 with none)."""
-    if first_time is not None:
-        return first_time
-    return events[0].time if events else 0.0
 
 
 def delta_records(

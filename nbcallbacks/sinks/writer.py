@@ -14,7 +14,8 @@ import weakref
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from nbcallbacks.sinks.records import delta_records, origin_of, session_now, session_record, tree_run_record
+from nbcallbacks.schema import origin_of
+from nbcallbacks.sinks.records import delta_records, session_now, session_record, tree_run_record
 from nbcallbacks.sinks.worker import FLUSH, STOP, SinkBackpressureError, SinkStalledError, Worker
 from nbcallbacks.tree import Tree
 

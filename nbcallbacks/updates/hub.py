@@ -11,7 +11,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Final
 
 from nbcallbacks.events import EVENT_NAMES
-from nbcallbacks.sinks.records import delta_records, origin_of, session_now, session_record, tree_run_record
+from nbcallbacks.schema import origin_of
+from nbcallbacks.sinks.records import delta_records, session_now, session_record, tree_run_record
 from nbcallbacks.tree import Tree
 from nbcallbacks.updates.channel import NEXT_ROOT, Channel, Record
 
