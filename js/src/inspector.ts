@@ -5,7 +5,6 @@ import { DASH, formatCount, formatDuration, formatRate, formatSeconds } from "./
 import { asChatLines, kindOf, openByDefault, scalarText, summarize } from "./jsonfold";
 import { duration, originOf, tokensPerSecond, ttft } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
-import { statusOf } from "./treeview";
 
 const MAX_CHILDREN = 500;
 
@@ -102,7 +101,7 @@ export class Inspector {
     }
     const icon = h("span", "nbc-icon", runTypeGlyph(run.run_type));
     icon.setAttribute("aria-hidden", "true");
-    const st = statusOf(run);
+    const st = run.display_status;
     const status = h("span", "nbc-status nbc-insp-status", st);
     status.dataset.status = st;
     const close = h("button", "nbc-insp-close", "×");

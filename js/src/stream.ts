@@ -8,7 +8,6 @@ import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration } from "./format";
 import { duration } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
-import { displayStatus } from "./query";
 import type { Change } from "./store";
 
 const KIND_LABEL: Record<string, string> = { tool_call: "tool call", reasoning: "reasoning" };
@@ -168,7 +167,7 @@ export class StreamView {
     setText(block.head.node, node);
     block.head.node.hidden = !node;
     block.head.node.title = node ? "LangGraph node · step" : "";
-    const status = displayStatus(run);
+    const status = run.display_status;
     setAttr(block.el, "data-status", status);
     setAttr(block.head.status, "data-status", status);
     setText(block.head.status, status);

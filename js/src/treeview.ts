@@ -11,7 +11,7 @@ import { isErrorRun } from "./filter";
 import { formatCount, formatDuration, formatSeconds, formatUsd } from "./format";
 import { duration, tokenTotal, ttft } from "./metrics";
 import type { RunWire } from "./protocol";
-import { displayStatus, highlightRanges } from "./query";
+import { highlightRanges } from "./query";
 import { modsOf } from "./selection";
 import type { Change } from "./store";
 import { ancestorsOf, buildForest, closure, flatten, type Forest, type Row } from "./tree";
@@ -22,11 +22,6 @@ export const TREE_ROW_HEIGHT = 26;
 const MAX_INDENT_LEVELS = 24;
 
 type Mode = "auto" | "all" | "none";
-
-/** The status shown for a run, as Python computes it. */
-export function statusOf(run: Pick<RunWire, "display_status">): string {
-  return displayStatus(run);
-}
 
 const STATUS_GLYPH: Record<string, string> = {
   running: "",
@@ -265,7 +260,7 @@ export class TreeView {
     if (!caret || !icon || !name || !badges || !status || !dur || !tok || !wf) return;
     el.id = `${this.ctx.prefix}-tree-${index}`;
     el.dataset.runId = id;
-    const st = statusOf(run);
+    const st = run.display_status;
     setAttr(el, "data-status", st);
     setAttr(el, "data-run-type", run.run_type);
     setAttr(el, "data-depth", String(row.depth));
