@@ -42,6 +42,8 @@ export class TreeView {
   private rowIndex = new Map<string, number>();
   private readonly explicit = new Map<string, boolean>();
   private mode: Mode = "auto";
+  /** Runs Python shows as running, and `runningPath`: them and their ancestors (auto-expanded). */
+  private running = new Set<string>();
   private runningPath = new Set<string>();
   private showHidden = false;
   private active = "";
@@ -131,11 +133,11 @@ export class TreeView {
     if (change.reset || change.newRuns || this.keyOnly !== this.ctx.nav.keyOnly) this.structureDirty = true;
     if (change.filter) this.rowsDirty = true;
     if (!this.structureDirty) {
-      // Running path changes when runs end or start: cheap check on touched runs only.
+      // A run started or ended: the running path (and so what auto-expands) moves, the forest does not.
       for (const id of change.runs) {
         const run = store.runs.get(id);
-        if (run && (run.display_status !== "running") === this.runningPath.has(id)) {
-          this.structureDirty = true;
+        if (run && (run.display_status === "running") !== this.running.has(id)) {
+          this.rowsDirty = true;
           break;
         }
       }
@@ -155,13 +157,14 @@ export class TreeView {
       const runs = store.orderedRuns();
       this.keyOnly = nav.keyOnly;
       this.forest = buildForest(runs, this.showHidden, this.keyOnly);
-      const running = runs.filter((r) => r.display_status === "running").map((r) => r.run_id);
-      this.runningPath = ancestorsOf(this.forest, running);
-      for (const id of running) this.runningPath.add(id);
       const hidden = runs.filter((r) => r.hidden).length;
       setText(this.hiddenLabel, `hidden runs (${formatCount(hidden)})`);
       this.el.dataset.empty = runs.length === 0 ? "true" : "false";
     }
+    this.running = new Set();
+    for (const run of store.runs.values()) if (run.display_status === "running") this.running.add(run.run_id);
+    this.runningPath = ancestorsOf(this.forest, this.running);
+    for (const id of this.running) this.runningPath.add(id);
     this.include = nav.narrowing ? closure(this.forest, nav.matchedIds) : undefined;
     this.rows = flatten(this.forest, this.isExpanded, this.include);
     this.order = this.rows.map((r) => r.id);
