@@ -54,7 +54,7 @@ export function renderValue(value: unknown, depth = 0): HTMLElement {
 }
 
 /** "Type: message", the type once even when the message already starts with it ("ValueError: bad input"). */
-export function errorText(run: Pick<RunWire, "error" | "error_type">): string {
+function errorText(run: Pick<RunWire, "error" | "error_type">): string {
   const message = run.error ?? "";
   const type = run.error_type;
   if (!type || message === type || message.startsWith(`${type}:`) || message.startsWith(`${type}(`)) return message;
