@@ -184,20 +184,8 @@ export class App {
     this.errorsToggle = this.toggleButton("errors-only", "Errors only", "Show only failed and interrupted runs, with their ancestors", () =>
       this.setErrorsOnly(!this.nav.errorsOnly),
     );
-    const prev = h("button", "nbc-btn nbc-icon-btn", "↑");
-    prev.type = "button";
-    prev.dataset.action = "prev-error";
-    prev.title = "Previous error (Shift+E)";
-    prev.setAttribute("aria-label", "previous error");
-    prev.setAttribute("aria-keyshortcuts", "Shift+E");
-    prev.addEventListener("click", () => this.gotoError(-1));
-    const next = h("button", "nbc-btn nbc-icon-btn", "↓");
-    next.type = "button";
-    next.dataset.action = "next-error";
-    next.title = "Next error (E)";
-    next.setAttribute("aria-label", "next error");
-    next.setAttribute("aria-keyshortcuts", "E");
-    next.addEventListener("click", () => this.gotoError(1));
+    const prev = this.errorStepButton(-1);
+    const next = this.errorStepButton(1);
     this.keyToggle = this.toggleButton("key-runs", "Key runs", "Hide pass-through wrappers (RunnableSequence, routers, prompts, parsers) and lift their children", () => {
       this.nav.keyOnly = !this.nav.keyOnly;
       this.onNavChanged(true);
@@ -266,6 +254,20 @@ export class App {
       this.paintTree();
       this.tree.refresh();
     }
+  }
+
+  /** The ↑ / ↓ buttons beside "Errors only": the previous (Shift+E) or next (E) error. */
+  private errorStepButton(dir: 1 | -1): HTMLButtonElement {
+    const [glyph, action, title, keys] =
+      dir > 0 ? ["↓", "next-error", "Next error", "E"] : ["↑", "prev-error", "Previous error", "Shift+E"];
+    const b = h("button", "nbc-btn nbc-icon-btn", glyph);
+    b.type = "button";
+    b.dataset.action = action;
+    b.title = `${title} (${keys})`;
+    b.setAttribute("aria-label", title.toLowerCase());
+    b.setAttribute("aria-keyshortcuts", keys);
+    b.addEventListener("click", () => this.gotoError(dir));
+    return b;
   }
 
   private toggleButton(action: string, text: string, title: string, onClick: () => void): HTMLButtonElement {

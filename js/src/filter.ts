@@ -7,16 +7,16 @@
  * query costs one pass of substring tests over the runs (about a millisecond per 10,000).
  */
 import type { RunWire } from "./protocol";
-import { displayStatus, type Haystack, haystackOf, matches, parseQuery, type Query } from "./query";
+import { type Haystack, haystackOf, matches, parseQuery, type Query } from "./query";
 
-export const ERROR_STATUSES: ReadonlySet<string> = new Set(["error", "interrupted"]);
+const ERROR_STATUSES: ReadonlySet<string> = new Set(["error", "interrupted"]);
 
 export function isErrorRun(run: Pick<RunWire, "display_status">): boolean {
-  return ERROR_STATUSES.has(displayStatus(run));
+  return ERROR_STATUSES.has(run.display_status);
 }
 
 /** Python's `key` (`nbcallbacks/keyruns.py`); a payload saved before the field existed counts every run as key. */
-export function isKeyRun(run: Pick<RunWire, "key">): boolean {
+function isKeyRun(run: Pick<RunWire, "key">): boolean {
   return run.key !== false;
 }
 

@@ -5,7 +5,6 @@ import { DASH, formatCount, formatDuration, formatRate, formatSeconds } from "./
 import { asChatLines, kindOf, openByDefault, scalarText, summarize } from "./jsonfold";
 import { duration, originOf, tokensPerSecond, ttft } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
-import { statusOf } from "./treeview";
 
 const MAX_CHILDREN = 500;
 
@@ -55,7 +54,7 @@ export function renderValue(value: unknown, depth = 0): HTMLElement {
 }
 
 /** "Type: message", the type once even when the message already starts with it ("ValueError: bad input"). */
-export function errorText(run: Pick<RunWire, "error" | "error_type">): string {
+function errorText(run: Pick<RunWire, "error" | "error_type">): string {
   const message = run.error ?? "";
   const type = run.error_type;
   if (!type || message === type || message.startsWith(`${type}:`) || message.startsWith(`${type}(`)) return message;
@@ -102,7 +101,7 @@ export class Inspector {
     }
     const icon = h("span", "nbc-icon", runTypeGlyph(run.run_type));
     icon.setAttribute("aria-hidden", "true");
-    const st = statusOf(run);
+    const st = run.display_status;
     const status = h("span", "nbc-status nbc-insp-status", st);
     status.dataset.status = st;
     const close = h("button", "nbc-insp-close", "×");

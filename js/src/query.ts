@@ -59,15 +59,10 @@ export type SearchRun = Pick<
   "name" | "run_type" | "display_status" | "model" | "langgraph_node" | "tags" | "error" | "error_type"
 >;
 
-/** The status shown for a run, as Python computes it (`nbcallbacks/tree.py`): never derived here. */
-export function displayStatus(run: Pick<RunWire, "display_status">): string {
-  return run.display_status;
-}
-
 export function haystackOf(run: SearchRun): Haystack {
   const hay: Haystack = {
     type: run.run_type.toLowerCase(),
-    status: displayStatus(run).toLowerCase(),
+    status: run.display_status.toLowerCase(), // as Python computes it (`nbcallbacks/tree.py`)
     node: (run.langgraph_node ?? "").toLowerCase(),
     model: (run.model ?? "").toLowerCase(),
     name: run.name.toLowerCase(),

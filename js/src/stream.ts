@@ -8,7 +8,6 @@ import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration } from "./format";
 import { duration } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
-import { displayStatus } from "./query";
 import type { Change } from "./store";
 
 const KIND_LABEL: Record<string, string> = { tool_call: "tool call", reasoning: "reasoning" };
@@ -86,9 +85,11 @@ export class StreamView {
       this.blocks.clear();
       this.running.clear();
       this.list.replaceChildren();
+      this.shownBlocks = 0;
     }
     let grew = false;
-    const ids = change.reset || change.newRuns ? store.runIds : [...change.runs];
+    // Every new run is in `change.runs` (createBlock keeps start order), so only a reset walks all runs.
+    const ids: Iterable<string> = change.reset ? store.runIds : change.runs;
     for (const id of ids) {
       const run = store.runs.get(id);
       if (!run || !isModelRun(run)) continue;
@@ -97,14 +98,14 @@ export class StreamView {
         block = this.createBlock(run);
         grew = true;
       }
-      if (change.reset || change.runs.has(id) || block.shown === 0) this.paintHead(block, run);
+      this.paintHead(block, run);
     }
     const tokenIds = change.reset ? store.streams.keys() : change.tokens.values();
     for (const id of tokenIds) {
       const block = this.blocks.get(id);
       if (block && this.appendPieces(id, block)) grew = true;
     }
-    if (change.reset || change.filter || change.newRuns) this.applyFilter();
+    if (change.filter) this.applyFilter(); // new blocks were shown or hidden as they were made
     this.empty.hidden = this.blocks.size > 0 && (!this.ctx.nav.active || this.shownBlocks > 0);
     setText(this.empty, this.blocks.size > 0 ? "No model output matches the filter." : "No model output yet.");
     this.tickRunning(); // elapsed times of all running blocks move together
@@ -157,6 +158,8 @@ export class StreamView {
     }
     this.list.insertBefore(el, before);
     this.blocks.set(run.run_id, block);
+    if (this.ctx.nav.has(run.run_id)) this.shownBlocks++;
+    else el.hidden = true;
     return block;
   }
 
@@ -168,7 +171,7 @@ export class StreamView {
     setText(block.head.node, node);
     block.head.node.hidden = !node;
     block.head.node.title = node ? "LangGraph node · step" : "";
-    const status = displayStatus(run);
+    const status = run.display_status;
     setAttr(block.el, "data-status", status);
     setAttr(block.head.status, "data-status", status);
     setText(block.head.status, status);

@@ -14,7 +14,6 @@ import {
   timingRow,
 } from "./table-data";
 import { modsOf } from "./selection";
-import { statusOf } from "./treeview";
 import { VirtualList } from "./virtual";
 
 export const TABLE_ROW_HEIGHT = 24;
@@ -233,7 +232,7 @@ export class TimingTable {
       const run = this.ctx.store.runs.get(key);
       setAttr(el, "data-run-id", key);
       setAttr(el, "data-group", null);
-      setAttr(el, "data-status", run ? statusOf(run) : null);
+      setAttr(el, "data-status", run ? run.display_status : null);
       setAttr(el, "aria-selected", this.ctx.store.isSelected(key) ? "true" : "false");
     } else {
       setAttr(el, "data-run-id", null);

@@ -11,7 +11,7 @@ import { isErrorRun } from "./filter";
 import { formatCount, formatDuration, formatSeconds, formatUsd } from "./format";
 import { duration, tokenTotal, ttft } from "./metrics";
 import type { RunWire } from "./protocol";
-import { displayStatus, highlightRanges } from "./query";
+import { highlightRanges } from "./query";
 import { modsOf } from "./selection";
 import type { Change } from "./store";
 import { ancestorsOf, buildForest, closure, flatten, type Forest, type Row } from "./tree";
@@ -22,11 +22,6 @@ export const TREE_ROW_HEIGHT = 26;
 const MAX_INDENT_LEVELS = 24;
 
 type Mode = "auto" | "all" | "none";
-
-/** The status shown for a run, as Python computes it. */
-export function statusOf(run: Pick<RunWire, "display_status">): string {
-  return displayStatus(run);
-}
 
 const STATUS_GLYPH: Record<string, string> = {
   running: "",
@@ -47,6 +42,8 @@ export class TreeView {
   private rowIndex = new Map<string, number>();
   private readonly explicit = new Map<string, boolean>();
   private mode: Mode = "auto";
+  /** Runs Python shows as running, and `runningPath`: them and their ancestors (auto-expanded). */
+  private running = new Set<string>();
   private runningPath = new Set<string>();
   private showHidden = false;
   private active = "";
@@ -136,11 +133,11 @@ export class TreeView {
     if (change.reset || change.newRuns || this.keyOnly !== this.ctx.nav.keyOnly) this.structureDirty = true;
     if (change.filter) this.rowsDirty = true;
     if (!this.structureDirty) {
-      // Running path changes when runs end or start: cheap check on touched runs only.
+      // A run started or ended: the running path (and so what auto-expands) moves, the forest does not.
       for (const id of change.runs) {
         const run = store.runs.get(id);
-        if (run && (run.display_status !== "running") === this.runningPath.has(id)) {
-          this.structureDirty = true;
+        if (run && (run.display_status === "running") !== this.running.has(id)) {
+          this.rowsDirty = true;
           break;
         }
       }
@@ -160,13 +157,14 @@ export class TreeView {
       const runs = store.orderedRuns();
       this.keyOnly = nav.keyOnly;
       this.forest = buildForest(runs, this.showHidden, this.keyOnly);
-      const running = runs.filter((r) => r.display_status === "running").map((r) => r.run_id);
-      this.runningPath = ancestorsOf(this.forest, running);
-      for (const id of running) this.runningPath.add(id);
       const hidden = runs.filter((r) => r.hidden).length;
       setText(this.hiddenLabel, `hidden runs (${formatCount(hidden)})`);
       this.el.dataset.empty = runs.length === 0 ? "true" : "false";
     }
+    this.running = new Set();
+    for (const run of store.runs.values()) if (run.display_status === "running") this.running.add(run.run_id);
+    this.runningPath = ancestorsOf(this.forest, this.running);
+    for (const id of this.running) this.runningPath.add(id);
     this.include = nav.narrowing ? closure(this.forest, nav.matchedIds) : undefined;
     this.rows = flatten(this.forest, this.isExpanded, this.include);
     this.order = this.rows.map((r) => r.id);
@@ -265,7 +263,7 @@ export class TreeView {
     if (!caret || !icon || !name || !badges || !status || !dur || !tok || !wf) return;
     el.id = `${this.ctx.prefix}-tree-${index}`;
     el.dataset.runId = id;
-    const st = statusOf(run);
+    const st = run.display_status;
     setAttr(el, "data-status", st);
     setAttr(el, "data-run-type", run.run_type);
     setAttr(el, "data-depth", String(row.depth));

@@ -27,11 +27,11 @@ type Lived = Pick<RunWire, "start" | "end" | "display_status">;
 type TimedRun = Lived & Pick<RunWire, "first_token" | "run_type">;
 
 /** Running as Python says (`display_status`), with no end yet: its bar ends at now. */
-export function isLive(run: Pick<RunWire, "display_status" | "end">): boolean {
+function isLive(run: Pick<RunWire, "display_status" | "end">): boolean {
   return run.display_status === "running" && run.end === null;
 }
 
-export function runEnd(run: Lived, now: number): number {
+function runEnd(run: Lived, now: number): number {
   if (run.end !== null) return run.end;
   return isLive(run) ? Math.max(run.start, now) : run.start;
 }
