@@ -7,6 +7,7 @@ imports the widget (which needs the built front end); ``widget_capture.py`` does
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -33,6 +34,17 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(poll)
+
+
+async def wait_until_async(
+    predicate: Callable[[], object], what: str = "the condition", *, timeout: float = DEADLINE_S, poll: float = 0.001
+) -> None:
+    """``wait_until`` for a coroutine: yield to the event loop (other tasks run) between polls."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        await asyncio.sleep(poll)
 
 
 class ManualClock:
