@@ -252,6 +252,8 @@ def test_break_frees_the_consumer():
     for record in opened(h.iter_updates()):
         if record["kind"] == "event" and record["event"] == "llm_new_token":
             break
+    else:
+        pytest.fail("the stream ended without a token: nothing was broken out of")
     hub = hub_for(h)
     wait_until(lambda: hub.consumers == 0 and not hub.active, "the dropped stream to be forgotten", timeout=60)
     worker.join()
