@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,14 @@ DEADLINE_S = 30.0
 
 EPOCH_2026 = 1_767_225_600.0
 """2026-01-01T00:00:00Z in seconds since the epoch: where a ``ManualClock`` starts unless told otherwise."""
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip elsewhere: for a test whose backend (browser, server) is missing. CI must never pass by
+    skipping; ``CI`` set to anything non-empty counts, as for the hypothesis profile in ``conftest.py``."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (the CI environment variable is set, so this is a failure)")
+    pytest.skip(reason)
 
 
 def wait_until(
