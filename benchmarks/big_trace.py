@@ -27,42 +27,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from harness import BUNDLE, LabPage, lab_session
 
-SETUP = '''
-import json, time
-from langchain_core.runnables import RunnableLambda
+SETUP = f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from common import record_pipeline as record
 from nbcallbacks import NotebookHandler
-from nbcallbacks.demo import DemoChatModel
-
-PER_STAGE = 100
-
-def record(n_runs, handler):
-    """Record a pipeline of (n_runs - 1) / 100 stages (1 + 100 x stages runs) into handler."""
-    model = DemoChatModel(
-        token_delay=0, first_token_delay=0, jitter=0,
-        responses=["A short streamed reply from the model, a dozen tokens long."],
-    )
-    step = RunnableLambda(lambda x: x + 1, name="step")
-
-    def stage_fn(i, config):
-        model.invoke(f"stage {i}", config)
-        for j in range(PER_STAGE - 2):
-            step.invoke(j, config)
-        return i
-
-    stage = RunnableLambda(stage_fn, name="stage")
-
-    def pipeline_fn(n, config):
-        return [stage.invoke(i, config) for i in range(n)]
-
-    pipeline = RunnableLambda(pipeline_fn, name="pipeline")
-    start = time.perf_counter()
-    pipeline.invoke((n_runs - 1) // PER_STAGE, config={"callbacks": [handler]})
-    return time.perf_counter() - start
-'''
+"""
 
 RECORD = """
 h{n} = NotebookHandler()

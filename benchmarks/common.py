@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.runnables import RunnableLambda
+
+from nbcallbacks.demo import DemoChatModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +30,9 @@ T = TypeVar("T")
 
 TOKENS = 2_000
 """The length of the benchmarks' standard stream (one-character chunks)."""
+
+PER_STAGE = 100
+"""Runs per ``stage`` of ``record_pipeline``'s tree: the stage, its model call and 98 ``step`` lambdas."""
 
 
 class NoOpHandler(BaseCallbackHandler):
@@ -55,6 +61,33 @@ def consume(model: Any, callbacks: list[Any]) -> None:
     """Stream ``model`` to its end with ``callbacks`` attached, discarding the chunks."""
     for _ in model.stream("go", config={"callbacks": callbacks}):
         pass
+
+
+def record_pipeline(n_runs: int, handler: Any) -> float:
+    """Record a real LangChain run tree of ``n_runs`` runs (1 + 100 x stages) into ``handler``; return its seconds.
+
+    A ``pipeline`` lambda with one ``stage`` lambda per 100 runs, each stage calling the streaming demo chat model
+    once and a ``step`` lambda 98 times. Used by ``big_trace.py`` (inside the Lab kernel) and ``share_size.py``.
+    """
+    model = DemoChatModel(
+        token_delay=0,
+        first_token_delay=0,
+        jitter=0,
+        responses=["A short streamed reply from the model, a dozen tokens long."],
+    )
+    step = RunnableLambda(lambda x: x + 1, name="step")
+
+    def stage_fn(i: int, config: Any) -> int:
+        model.invoke(f"stage {i}", config)
+        for j in range(PER_STAGE - 2):
+            step.invoke(j, config)
+        return i
+
+    stage = RunnableLambda(stage_fn, name="stage")
+    pipeline = RunnableLambda(lambda n, config: [stage.invoke(i, config) for i in range(n)], name="pipeline")
+    start = time.perf_counter()
+    pipeline.invoke((n_runs - 1) // PER_STAGE, config={"callbacks": [handler]})
+    return time.perf_counter() - start
 
 
 def timed(run: Callable[[], object]) -> float:

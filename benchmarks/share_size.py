@@ -4,9 +4,10 @@ Run: ``python benchmarks/share_size.py`` (needs the built front end, ``cd js && 
 /usr/bin/chromium for the open time). Prints a small table, asserts nothing.
 
 Traces: the demo agent (9 runs), and real LangChain run trees of 1,001 and 10,001 runs recorded by a
-``NotebookHandler`` (the recipe of ``big_trace.py``: a ``pipeline`` lambda, one ``stage`` per 100 runs, each stage
-calling the streaming demo chat model once and a ``step`` lambda 98 times). "open" is the time from navigation
-to the widget's header counting every run, in a headless Chromium with every network request blocked.
+``NotebookHandler`` with ``common.record_pipeline`` (as in ``big_trace.py``: a ``pipeline`` lambda, one ``stage`` per
+100 runs, each stage calling the streaming demo chat model once and a ``step`` lambda 98 times).
+"open" is the time from navigation to the widget's header counting every run, in a headless Chromium with every
+network request blocked.
 """
 
 from __future__ import annotations
@@ -16,38 +17,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import chromium  # beside this script
-from langchain_core.runnables import RunnableLambda
+from common import record_pipeline  # beside this script
+from harness import chromium
 
 from nbcallbacks import NotebookHandler
-from nbcallbacks.demo import DemoChatModel, agent
+from nbcallbacks.demo import agent
 from nbcallbacks.share import summary_html, trace_snapshot
-
-PER_STAGE = 100
 
 
 def record(n_runs: int) -> NotebookHandler:
     handler = NotebookHandler()
     if n_runs == 9:
         agent(token_delay=0).invoke({"messages": [("user", "What's the weather in Paris?")]}, {"callbacks": [handler]})
-        return handler
-    model = DemoChatModel(
-        token_delay=0,
-        first_token_delay=0,
-        jitter=0,
-        responses=["A short streamed reply from the model, a dozen tokens long."],
-    )
-    step = RunnableLambda(lambda x: x + 1, name="step")
-
-    def stage_fn(i, config):
-        model.invoke(f"stage {i}", config)
-        for j in range(PER_STAGE - 2):
-            step.invoke(j, config)
-        return i
-
-    stage = RunnableLambda(stage_fn, name="stage")
-    pipeline = RunnableLambda(lambda n, config: [stage.invoke(i, config) for i in range(n)], name="pipeline")
-    pipeline.invoke((n_runs - 1) // PER_STAGE, config={"callbacks": [handler]})
+    else:
+        record_pipeline(n_runs, handler)
     return handler
 
 

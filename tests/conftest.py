@@ -81,3 +81,17 @@ def make_widget() -> Iterator[Callable[..., Any]]:
     yield make
     for widget in widgets:
         widget.close()
+
+
+@pytest.fixture
+def otel() -> Iterator[tuple[Any, Any]]:
+    """A real OpenTelemetry SDK provider exporting to an ``InMemorySpanExporter``: ``(provider, exporter)``."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()

@@ -7,7 +7,9 @@ imports the widget (which needs the built front end); ``widget_capture.py`` does
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,14 @@ EPOCH_2026 = 1_767_225_600.0
 """2026-01-01T00:00:00Z in seconds since the epoch: where a ``ManualClock`` starts unless told otherwise."""
 
 
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip elsewhere: for a test whose backend (browser, server) is missing. CI must never pass by
+    skipping; ``CI`` set to anything non-empty counts, as for the hypothesis profile in ``conftest.py``."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (the CI environment variable is set, so this is a failure)")
+    pytest.skip(reason)
+
+
 def wait_until(
     predicate: Callable[[], object], what: str = "the condition", *, timeout: float = DEADLINE_S, poll: float = 0.005
 ) -> None:
@@ -33,6 +43,17 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(poll)
+
+
+async def wait_until_async(
+    predicate: Callable[[], object], what: str = "the condition", *, timeout: float = DEADLINE_S, poll: float = 0.001
+) -> None:
+    """``wait_until`` for a coroutine: yield to the event loop (other tasks run) between polls."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        await asyncio.sleep(poll)
 
 
 class ManualClock:

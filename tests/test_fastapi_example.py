@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from helpers import wait_until
 from langchain_core.runnables import Runnable, RunnableLambda
-from trace_checks import subtree
+from trace_checks import check_final_runs, subtree
 from websockets.sync.client import connect
 
 from nbcallbacks.demo import DemoChatModel, agent
@@ -119,17 +119,7 @@ def check_run(h: NotebookHandler, records: list[dict[str, Any]]) -> str:
     expected = [row for row in h.recorder.events() if row.run_id in runs and row.event == "llm_new_token"]
     assert [record["seq"] for record in tokens] == [row.seq for row in expected]
     assert [record["token"] for record in tokens] == [row.token for row in expected]
-    final = {record["run_id"]: record for record in records if record["kind"] == "run"}
-    assert set(final) == runs
-    for run in h.recorder.runs():
-        if run.run_id in runs:
-            record = final[run.run_id]
-            assert (record["status"], record["name"], record["parent_run_id"], record["streamed_chunks"]) == (
-                run.status,
-                run.name,
-                run.parent_run_id,
-                run.streamed_chunks,
-            )
+    final = check_final_runs(h, records, runs)
     assert final[root]["status"] == "ok"
     assert not any({"inputs", "outputs", "data"} & record.keys() for record in records)  # payloads stay server-side
     text = "".join(record["token"] for record in tokens if record["token_kind"] == "text")

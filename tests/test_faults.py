@@ -13,11 +13,10 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
-from helpers import DEADLINE_S, wait_until, wire_bytes
+from helpers import DEADLINE_S, wait_until, wait_until_async, wire_bytes
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
@@ -404,10 +403,8 @@ async def test_a_cancelled_async_stream_ends_every_run(handler) -> None:
     task.cancel()  # lands where the stream waits for its next chunk
     with pytest.raises(asyncio.CancelledError):
         await task
-    deadline = time.monotonic() + DEADLINE_S
     # The loop closes the inner generators soon after; the recorder offers no awaitable to wait on.
-    while h.recorder.running_count and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the recorder
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: not h.recorder.running_count, "the cancelled runs to end", poll=0.01)
     widget.flush()
 
     assert 50 <= len(received) < CHUNKS - 1

@@ -13,8 +13,6 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from nbcallbacks import NotebookHandler, OpenTelemetrySink
 from nbcallbacks.demo import DemoChatModel, DemoStreamError, agent, chain
@@ -23,15 +21,6 @@ from nbcallbacks.otel.export import span_id_of, trace_id_of
 
 QUESTION = {"messages": [("user", "What's the weather in Paris?")]}
 CONTENT_KEYS = (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES)
-
-
-@pytest.fixture
-def otel():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
 
 
 def traced(provider, **kwargs):

@@ -9,9 +9,6 @@ from google.protobuf import json_format
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from nbcallbacks import NotebookHandler, OpenTelemetrySink
 from nbcallbacks.demo import DemoChatModel, DemoStreamError, agent, chain
@@ -47,15 +44,6 @@ COMPARED = (
     "display_status",
     "key",
 )
-
-
-@pytest.fixture
-def otel():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
 
 
 def rows(handler):

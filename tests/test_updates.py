@@ -10,19 +10,18 @@ import asyncio
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_until
+from helpers import wait_until, wait_until_async
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.runnables import RunnableLambda
-from trace_checks import subtree
+from trace_checks import check_final_runs, last_run_records, subtree
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
@@ -32,20 +31,8 @@ from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, 
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
 
 
-async def eventually(condition, timeout: float = 60.0) -> None:
-    """Yield to the loop until ``condition()`` (state of another thread or task) holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.001)
-
-
 def events_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [record for record in records if record["kind"] == "event"]
-
-
-def last_run_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {record["run_id"]: record for record in records if record["kind"] == "run"}
 
 
 def check_complete(h: NotebookHandler, records: list[dict[str, Any]], run_ids: set[str] | None = None) -> None:
@@ -55,17 +42,7 @@ def check_complete(h: NotebookHandler, records: list[dict[str, Any]], run_ids: s
     assert [record["seq"] for record in got] == [row.seq for row in expected]
     assert [record["event"] for record in got] == [row.event for row in expected]
     assert [record["token"] for record in got] == [row.token for row in expected]
-    final = last_run_records(records)
-    runs = [run for run in h.recorder.runs() if run_ids is None or run.run_id in run_ids]
-    assert set(final) == {run.run_id for run in runs}
-    for run in runs:
-        record = final[run.run_id]
-        assert (record["status"], record["streamed_chunks"], record["parent_run_id"], record["name"]) == (
-            run.status,
-            run.streamed_chunks,
-            run.parent_run_id,
-            run.name,
-        )
+    check_final_runs(h, records, {run.run_id for run in h.recorder.runs() if run_ids is None or run.run_id in run_ids})
     assert not [record for record in records if record["kind"] == "dropped"]
 
 
@@ -275,6 +252,8 @@ def test_break_frees_the_consumer():
     for record in opened(h.iter_updates()):
         if record["kind"] == "event" and record["event"] == "llm_new_token":
             break
+    else:
+        pytest.fail("the stream ended without a token: nothing was broken out of")
     hub = hub_for(h)
     wait_until(lambda: hub.consumers == 0 and not hub.active, "the dropped stream to be forgotten", timeout=60)
     worker.join()
@@ -419,11 +398,11 @@ async def test_aclose_from_another_task_ends_a_waiting_iteration():
         return [record async for record in stream]
 
     task = asyncio.create_task(consume())
-    await eventually(lambda: stream._channel.waiter is not None)
+    await wait_until_async(lambda: stream._channel.waiter is not None, "the iteration to wait", timeout=60)
     await stream.aclose()
     assert await task == []
     hub = hub_for(h)
-    await eventually(lambda: not hub.active)
+    await wait_until_async(lambda: not hub.active, "the reader to stop", timeout=60)
     assert hub.consumers == 0
 
 
@@ -437,12 +416,12 @@ async def test_cancelled_consumer_is_freed_by_its_async_with():
 
     task = asyncio.create_task(consume())
     hub = hub_for(h)
-    await eventually(lambda: hub.consumers == 1)
+    await wait_until_async(lambda: hub.consumers == 1, "the consumer to register", timeout=60)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert hub.consumers == 0
-    await eventually(lambda: not hub.active)
+    await wait_until_async(lambda: not hub.active, "the reader to stop", timeout=60)
 
 
 # --- the drop bookkeeping of one consumer, under any interleaving of offers and reads

@@ -69,3 +69,25 @@ def apply_delta(state: dict[str, Any], message: dict[str, Any]) -> None:
         state["text"].setdefault(run_id, []).extend(pieces)
     state["seq"] = message["seq"]
     state["cursor"] = message["cursor"]
+
+
+def last_run_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last ``run`` record of each run in a stream of update records (``nbcallbacks.updates``), by run id."""
+    return {record["run_id"]: record for record in records if record["kind"] == "run"}
+
+
+def check_final_runs(h: Any, records: list[dict[str, Any]], run_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The update records end with a run record for exactly ``run_ids``, each as handler ``h``'s recorder has the run
+    (status, streamed chunks, parent, name); returns those last run records by run id."""
+    final = last_run_records(records)
+    assert set(final) == run_ids
+    for run in h.recorder.runs():
+        if run.run_id in run_ids:
+            record = final[run.run_id]
+            assert (record["status"], record["streamed_chunks"], record["parent_run_id"], record["name"]) == (
+                run.status,
+                run.streamed_chunks,
+                run.parent_run_id,
+                run.name,
+            )
+    return final
