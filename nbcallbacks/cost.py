@@ -29,6 +29,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from nbcallbacks.events import MODEL_RUN_TYPES
 from nbcallbacks.missing import is_missing
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ __all__ = [
 COST_HINT: Final = 'Costs need the optional extra: pip install "nbcallbacks[cost]"'
 """What to show (widget header, docs) when `genai-prices` is not installed."""
 
-MODEL_RUN_TYPES: Final = frozenset({"llm", "chat_model"})
 _MILLION: Final = 1_000_000
 _CACHE_SIZE: Final = 8192
 """Costs remembered per Pricer (a genai-prices calculation costs ~100 µs; re-reading a trace is then free)."""

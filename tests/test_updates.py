@@ -26,7 +26,8 @@ from trace_checks import check_final_runs, last_run_records, subtree
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
 from nbcallbacks.events import Limits
-from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, _Channel, hub_for
+from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, hub_for
+from nbcallbacks.updates.channel import Channel
 
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
 
@@ -440,7 +441,7 @@ async def test_cancelled_consumer_is_freed_by_its_async_with():
     ),
 )
 def test_a_consumer_gets_every_event_once_or_is_told_and_ends_with_every_runs_state(max_backlog, steps):
-    channel = _Channel(UpdateHub(NotebookHandler().recorder), None, None, max_backlog)  # fed here, not by a reader
+    channel = Channel(UpdateHub(NotebookHandler().recorder), None, None, max_backlog)  # fed here, not by a reader
     seq = 0
     version: dict[str, int] = {}
     offered_events = lost = 0

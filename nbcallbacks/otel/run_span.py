@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+from nbcallbacks.events import MODEL_RUN_TYPES
 from nbcallbacks.otel import conventions as sc
 from nbcallbacks.otel.span import OtelSpan
 
@@ -29,7 +30,6 @@ __all__ = ["Lineage", "span_id_of", "span_of_run", "trace_id_of"]
 
 _MAX_MESSAGES: Final = 50
 _LOW_64: Final = (1 << 64) - 1
-_MODEL_RUN_TYPES: Final = frozenset({"llm", "chat_model"})
 _ROLES: Final[dict[str, str]] = {
     "human": "user",
     "user": "user",
@@ -244,7 +244,7 @@ def span_of_run(  # noqa: PLR0913 - the span's place in its trace and the sink's
             limit=max_attribute_chars,
             capture_content=capture_content,
         ),
-        kind="CLIENT" if run_type in _MODEL_RUN_TYPES else "INTERNAL",
+        kind="CLIENT" if run_type in MODEL_RUN_TYPES else "INTERNAL",
     )
     status = record.get("status")
     if status == "error":
@@ -298,7 +298,7 @@ def _attributes(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one flat mapping, fi
     if run_type == "tool":
         put(sc.GEN_AI_TOOL_NAME, name)
         put(sc.OI_TOOL_NAME, name)
-    if run_type in _MODEL_RUN_TYPES:
+    if run_type in MODEL_RUN_TYPES:
         _model_attributes(record, metadata, put, attrs)
     conversation = metadata.get("thread_id") or metadata.get("session_id") or metadata.get("conversation_id")
     if isinstance(conversation, (str, int)) and not isinstance(conversation, bool):
@@ -383,7 +383,7 @@ def _content(record: dict[str, Any], run_type: str, put: Callable[[str, Any], No
         else:
             put(value_key, _json(value))
             put(mime_key, sc.MIME_JSON)
-    if run_type in _MODEL_RUN_TYPES:
+    if run_type in MODEL_RUN_TYPES:
         for key, genai_key, flat_key in (
             ("inputs", sc.GEN_AI_INPUT_MESSAGES, sc.OI_INPUT_MESSAGES),
             ("outputs", sc.GEN_AI_OUTPUT_MESSAGES, sc.OI_OUTPUT_MESSAGES),

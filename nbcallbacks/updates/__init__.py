@@ -56,7 +56,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nbcallbacks.updates.channel import NEXT_ROOT, Channel
+from nbcallbacks.updates.channel import NEXT_ROOT
 from nbcallbacks.updates.hub import DEFAULT_MAX_BACKLOG, RECORD_KINDS, UpdateHub
 from nbcallbacks.updates.streams import Updates, UpdatesIterator
 
@@ -77,8 +77,6 @@ __all__ = [
     "iter_updates",
     "updates",
 ]
-
-_Channel = Channel  # the name the channel had before this module became a package (its tests feed one directly)
 
 
 class _Owner(Protocol):

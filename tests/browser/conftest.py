@@ -8,7 +8,6 @@ session; locally it skips with the reason.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,17 +23,11 @@ from harness import (
     start_lab,
 )
 from harness import lab_page as open_lab_page
+from helpers import unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-
-def _unavailable(reason: str) -> None:
-    """Fail in CI, skip elsewhere: CI must never pass by skipping the browser suite."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (the CI environment variable is set, so this is a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +47,7 @@ def lab() -> Iterator[LabServer]:
 def browser() -> Iterator[Any]:
     """A headless Chromium for the whole session."""
     if not CHROMIUM.exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set NBC_CHROMIUM)")
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set NBC_CHROMIUM)")
     with chromium() as instance:
         yield instance
 
@@ -63,7 +56,7 @@ def browser() -> Iterator[Any]:
 def widget_bundle() -> Path:
     """The built front end; the widget cannot render without it."""
     if not BUNDLE.exists():
-        _unavailable(f"the widget bundle {BUNDLE} is not built (cd js && npm ci && npm run build)")
+        unavailable(f"the widget bundle {BUNDLE} is not built (cd js && npm ci && npm run build)")
     return BUNDLE
 
 
