@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from harness import REPO
 from nbclient import NotebookClient
+from test_widget_browser import show_tab, wait_runs
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import agent
@@ -94,21 +95,6 @@ def view_rows(view: Any) -> list[dict[str, Any]]:
                  run_id: row.dataset.runId, name: row.querySelector('.nbc-name').textContent,
                }))"""
         )
-    )
-
-
-def show_tab(view: Any, tab: str) -> None:
-    view.locator(f".nbc-tab[data-tab={tab}]").click()
-    view.page.wait_for_function("([el, tab]) => el.dataset.tab === tab", arg=[view.element_handle(), tab])
-
-
-def wait_runs(view: Any, count: int) -> None:
-    view.page.wait_for_function(
-        """([el, count]) => {
-          const stat = el.querySelector('.nbc-stat[data-stat="runs"]');
-          return !!stat && parseInt(stat.textContent.replace(/[^0-9]/g, ''), 10) === count;
-        }""",
-        arg=[view.element_handle(), count],
     )
 
 
