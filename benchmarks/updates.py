@@ -49,9 +49,31 @@ def drain(stream: Any, events: int, done: list[float]) -> None:
     stream.close()
 
 
-def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float, float | None, float]:
-    """Seconds of the stream, from its end until the last consumer had everything (None without any), and the
-    process's CPU seconds from the stream's start until then (every thread: chain, reader, consumers)."""
+class GCTimer:
+    """Seconds spent in garbage collections while ``on`` (a ``gc.callbacks`` entry)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+
+GC_TIMER = GCTimer()
+gc.callbacks.append(GC_TIMER)
+
+
+def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float, float | None, float, float]:
+    """Seconds of the stream, from its end until the last consumer had everything (None without any), the
+    process's CPU seconds from the stream's start until then (every thread: chain, reader, consumers), and the
+    stream's seconds in garbage collections."""
     if config == "no-op handler":
         handler: Any = NoOpHandler()
         consumers = 0
@@ -72,11 +94,13 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
         reader.start()
     time.sleep(0.2)  # let the threads settle
     gc.collect()
+    GC_TIMER.seconds, GC_TIMER.on = 0.0, True
     cpu = time.process_time()
     start = time.perf_counter()
     for _ in model.stream("go", config={"callbacks": [handler], "run_id": run_id}):
         pass
     end = time.perf_counter()
+    GC_TIMER.on = False
     for reader in readers:
         reader.join(120)
         check(not reader.is_alive(), "a consumer never got everything")
@@ -84,7 +108,7 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
     for stream in waiting:
         check(stream.queued == 0, "a consumer got another request's records")
         stream.close()
-    return end - start, (max(done) - end if done else None), cpu
+    return end - start, (max(done) - end if done else None), cpu, GC_TIMER.seconds
 
 
 def hot_path(rounds: int, tokens: int) -> None:
@@ -92,9 +116,10 @@ def hot_path(rounds: int, tokens: int) -> None:
     events = stream_events(tokens)
     configs = ["no-op handler", "NotebookHandler", "+ 1 consumer", "+ 10 consumers", "+ 10 per-request"]
     rounds_of = interleaved(configs, lambda name: one_round(model, name, events), rounds)
-    per_event = {name: [elapsed / events * 1e6 for elapsed, _, _ in values] for name, values in rounds_of.items()}
-    cpu = {name: [seconds / events * 1e6 for _, _, seconds in values] for name, values in rounds_of.items()}
-    drained = {name: [a * 1e3 for _, a, _ in values if a is not None] for name, values in rounds_of.items()}
+    per_event = {name: [elapsed / events * 1e6 for elapsed, *_ in values] for name, values in rounds_of.items()}
+    cpu = {name: [seconds / events * 1e6 for _, _, seconds, _ in values] for name, values in rounds_of.items()}
+    drained = {name: [a * 1e3 for _, a, _, _ in values if a is not None] for name, values in rounds_of.items()}
+    collecting = {name: [g * 1e3 for *_, g in values] for name, values in rounds_of.items()}
 
     def paired(values: dict[str, list[float]], name: str, reference: str) -> float:
         return paired_ratio(values[name], values[reference])
@@ -103,14 +128,18 @@ def hot_path(rounds: int, tokens: int) -> None:
     print("  wall: the stream's time per event; CPU: every thread's, until the last consumer had everything")
     print(
         f"{'configuration':<22}{'wall/event':>12}{'vs alone':>10}{'vs no-op':>10}{'drained':>12}"
-        f"{'CPU/event':>12}{'vs alone':>10}"
+        f"{'CPU/event':>12}{'vs alone':>10}{'GC':>11}"
     )
     for name in configs:
         median = statistics.median(per_event[name])
         after = f"{statistics.median(drained[name]):7.1f} ms" if drained[name] else ""
         alone, noop = paired(per_event, name, "NotebookHandler"), paired(per_event, name, "no-op handler")
         used, used_ratio = statistics.median(cpu[name]), paired(cpu, name, "NotebookHandler")
-        print(f"{name:<22}{median:9.2f} µs{alone:9.2f}×{noop:9.2f}×{after:>12}{used:9.2f} µs{used_ratio:9.2f}×")
+        in_gc = statistics.median(collecting[name])
+        print(
+            f"{name:<22}{median:9.2f} µs{alone:9.2f}×{noop:9.2f}×{after:>12}{used:9.2f} µs{used_ratio:9.2f}×"
+            f"{in_gc:8.1f} ms"
+        )
     print("  (core target: NotebookHandler / no-op handler ≤ 1.15)")
     print()
 

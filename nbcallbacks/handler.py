@@ -96,13 +96,13 @@ class NotebookHandler(CallbackIntake):
     ) -> None:
         """Create a handler with its own recorder."""
         super().__init__()
-        self.recorder = Recorder(_limits(limits, limit_overrides), clock=clock)
-        self.limits = self.recorder.limits
+        recorder = Recorder(_limits(limits, limit_overrides), clock=clock)
+        self.limits = recorder.limits
         self.pricer = Pricer(prices)
         """Prices model runs when they are read (``cost_usd``): the DataFrames, the widget and the sinks."""
         self.redactor = make_redactor(redact)
-        if self.redactor is not None:  # streamed chunks go through the run's stream redactor first
-            self.streams = RedactedStreams(self.recorder, self.redactor)
+        # with a redactor, streamed chunks go through the run's stream redactor first
+        self.record_into(recorder, None if self.redactor is None else RedactedStreams(recorder, self.redactor))
         self.title = title
         self.root_start_hooks = []
         self._widget: TraceWidget | None = None

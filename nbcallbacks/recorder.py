@@ -2,7 +2,7 @@
 
 Standard library only (no LangChain, no pandas, no Jupyter): the handler writes here, and consumers (the widget,
 the DataFrames, the sinks) read here. Starts, ends and other events are O(1) under one lock. A streamed token is
-cheaper still: one append of what arrived to a lock-free queue (a GIL-atomic ``deque.append``); run lookup,
+cheaper still: one append of what arrived to a lock-free queue (a GIL-atomic ``list.append``); run lookup,
 counts, first-token time and the log entry are done by whoever next takes the lock (the next start or end on the
 same thread, or a reader), so the order of one thread's events is kept and every read sees every token. Consumers
 subscribe and read only what changed since their cursor.
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbcallbacks.eventlog import NO_RUN, EventLog
 from nbcallbacks.events import EVENT_CODE, Delta, HandlerError, Limits, Usage
+from nbcallbacks.heldtext import HeldText
 from nbcallbacks.runtable import RunTable, copy_run, merge_pieces
 from nbcallbacks.subscription import Subscription
 from nbcallbacks.tokenqueue import TokenQueue
@@ -40,7 +41,7 @@ _TOKEN_CODE = EVENT_CODE["llm_new_token"]
 _ABANDONED_CODE = EVENT_CODE["run_abandoned"]
 
 
-class Recorder:
+class Recorder(HeldText):
     """All runs and events of one handler. Safe to write from any thread; readers never block writers long.
 
     Args:
@@ -60,26 +61,41 @@ class Recorder:
         self._handler_errors: list[HandlerError] = []
         self.handler_error_count = 0
         self._subscriptions: list[Subscription] = []
-        self._armed = False
+        self._last: tuple[object, int] = (object(), -1)
+        """``(run id object, slot)`` of the last token: LangChain passes one run id object per stream, so an identity
+        check finds the slot without hashing the UUID. Replaced whole: no thread sees a key with another's slot."""
+        self._wake_at = _SETTLE_AT
+        """Queued tokens past which ``token`` calls ``_after_token``: 0 while a consumer waits to be woken."""
 
     # --- the token hot path
 
     def token(self, run_id: Hashable, parent_run_id: Hashable | None, text: str, kind: int) -> None:
         """Record one streamed chunk of a model run; ``kind`` indexes ``TOKEN_KINDS``. Lock-free."""
-        tokens = self._tokens
-        last = tokens.last
-        slot = last[1] if last[0] is run_id else tokens.slot(run_id, parent_run_id)
+        last = self._last
+        if last[0] is run_id:
+            slot = last[1]
+        else:
+            slot = self._tokens.slot(run_id, parent_run_id)
+            self._last = (run_id, slot)
         pending = self._pending
         pending.append((slot, text, kind, self.clock(), _get_ident()))
-        if self._armed or len(pending) > _SETTLE_AT:
+        if len(pending) > self._wake_at:
             self._after_token()
+
+    @property
+    def _armed(self) -> bool:
+        """Whether a consumer waits to be woken by the next change."""
+        return not self._wake_at
+
+    @_armed.setter
+    def _armed(self, value: bool) -> None:
+        self._wake_at = 0 if value else _SETTLE_AT
 
     def _after_token(self) -> None:
         """Wake the consumers; past ``_SETTLE_AT`` unread tokens, apply them here (bounds the queue's memory)."""
         if len(self._pending) > _SETTLE_AT:
             self.settle()
-        if self._armed:
-            self._notify()
+        self._wake()
 
     def _drain(self) -> None:
         """Apply the queued tokens (lock held)."""
@@ -176,54 +192,7 @@ class Recorder:
             run.langgraph_step = langgraph_step
             run.hidden = hidden
             self._append(now, EVENT_CODE[event], run.order, data)
-        if self._armed:
-            self._notify()
-
-    # --- redaction support (NotebookHandler(redact=...)): streamed text held back, released at the run's end
-
-    def mark_first_token(self, run_id: Hashable, when: float) -> None:
-        """A chunk with text arrived at ``when``, but a redactor held its text back: it is still the first token."""
-        with self._lock:
-            self._drain()
-            run = self._runs.by_key.get(run_id)
-            if run is not None and run.first_token is None:
-                run.first_token = when
-
-    def release_held_text(self, run_id: Hashable, text: str, kind: int) -> None:
-        """Keep text a redactor held back from a run's stream, now that the run ends.
-
-        It is kept and logged like a streamed chunk (a token event with data ``{"held_back": True}``), so every
-        consumer reads it, but it is not counted as one: ``streamed_chunks`` stays the number of chunks received.
-        """
-        now = self.clock()
-        with self._lock:
-            self._drain()
-            run = self._runs.by_key.get(run_id)
-            if run is None or len(run.token_texts) >= self.limits.max_tokens_per_run:
-                return
-            index = self._runs.keep_text(run, text, kind)
-            thread = self._log.thread_index(_get_ident())
-            self._log.append(now, run.order, thread, _TOKEN_CODE, index, {"held_back": True})
-        if self._armed:
-            self._notify()
-
-    def rewrite_kept_text(self, run_id: Hashable, rewrite: Callable[[list[str], bytearray], list[str] | None]) -> None:
-        """Replace a run's kept chunk texts by ``rewrite(texts, kinds)`` (same count), unless it returns None.
-
-        ``rewrite`` runs outside the lock; nothing is replaced if chunks arrived meanwhile.
-        """
-        with self._lock:
-            self._drain()
-            run = self._runs.by_key.get(run_id)
-            if run is None or not run.token_texts:
-                return
-            texts, kinds = list(run.token_texts), bytearray(run.token_kinds)
-        replaced = rewrite(texts, kinds)
-        if replaced is None or len(replaced) != len(texts):
-            return
-        with self._lock:
-            if len(run.token_texts) == len(texts):
-                run.token_texts[:] = replaced
+        self._wake()
 
     def end_run(  # noqa: PLR0913 - an end event carries all of these
         self,
@@ -259,8 +228,7 @@ class Recorder:
             if model and not run.model:
                 run.model = model
             self._append(now, EVENT_CODE[event], run.order, data)
-        if self._armed:
-            self._notify()
+        self._wake()
 
     def error_run(  # noqa: PLR0913 - an error event carries all of these
         self,
@@ -296,8 +264,7 @@ class Recorder:
             if inputs is not None:
                 run.inputs = inputs
             self._append(now, EVENT_CODE[event], run.order, data)
-        if self._armed:
-            self._notify()
+        self._wake()
 
     def event(self, run_id: Hashable | None, parent_run_id: Hashable | None, *, event: str, data: Any) -> None:
         """Record an event that does not change a run's state (custom event, text, retry, agent step).
@@ -325,8 +292,7 @@ class Recorder:
                     "" if run_id is None else str(run_id),
                     None if parent_run_id is None else str(parent_run_id),
                 )
-        if self._armed:
-            self._notify()
+        self._wake()
 
     def mark_abandoned(self) -> int:
         """Flag every still-running run as abandoned; returns how many were flagged.
@@ -387,6 +353,11 @@ class Recorder:
         with self._lock:
             self._subscriptions = [s for s in self._subscriptions if s is not sub]
             self._armed = any(s.armed and s.callback is not None for s in self._subscriptions)
+
+    def _wake(self) -> None:
+        """Wake armed subscribers, if any (after a change, outside the lock)."""
+        if self._armed:
+            self._notify()
 
     def _notify(self) -> None:
         """Wake armed subscribers once (outside the lock). Their failures are counted, never raised."""
@@ -544,6 +515,5 @@ class Recorder:
                 raise ValueError(msg)
             skipped = log.restore(events, self._runs.restore(runs))
             log.first_time = first_time if first_time is not None else (events[0].time if events else None)
-        if self._armed:
-            self._notify()
+        self._wake()
         return skipped

@@ -45,10 +45,6 @@ class TokenQueue:
         self.pending: list[Pending] = []
         """Appended to by any thread without a lock; only ``drain`` (under the recorder's lock) takes from the front,
         with one slice and one slice deletion (each atomic under the GIL), so appends meanwhile are kept."""
-        self.last: tuple[object, int] = (object(), -1)
-        """``(run id object, its slot)`` of the last token queued: LangChain passes the same run id object for
-        every chunk of a stream, so an identity check finds the slot without hashing the UUID (a Python-level
-        ``__hash__``). One attribute, replaced whole: threads never see a key with another key's slot."""
         self._slots: dict[Hashable, int] = {}
         self._keys: dict[int, tuple[Hashable, Hashable | None]] = {}
         self._next_slot = itertools.count().__next__
@@ -72,7 +68,6 @@ class TokenQueue:
             slot = self._next_slot()
             self._keys[slot] = (key, parent_key)
             self._slots[key] = slot
-        self.last = (key, slot)
         return slot
 
     def drain(self) -> None:

@@ -146,7 +146,7 @@ def test_a_failure_inside_the_handler_is_counted_and_never_raised(monkeypatch: p
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("recorder is broken")
 
-    monkeypatch.setattr(h.recorder, "token", explode)
+    monkeypatch.setattr(h, "put_token", explode)  # where every decoded chunk goes
     model = DemoChatModel(token_delay=0, responses=["still works"])
     assert model.invoke("x", config={"callbacks": [h]}).content == "still works"
     assert h.recorder.handler_error_count >= 2

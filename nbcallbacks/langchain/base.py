@@ -15,7 +15,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from nbcallbacks.payload import preview
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Hashable
 
     from nbcallbacks.events import Limits
     from nbcallbacks.langchain.redaction import RedactedStreams
@@ -65,6 +65,15 @@ class IntakeBase(BaseCallbackHandler):
     """Masks secrets in every string kept (``NotebookHandler(redact=...)``); None: nothing to do, at no cost."""
     streams: RedactedStreams | None = None
     """Streamed text on its way through the redactor (only with a redactor; see ``redaction``)."""
+    put_token: Callable[[Hashable, Hashable | None, str, int], None]
+    """Where a decoded chunk goes: ``recorder.token``, or ``streams.token`` when redacting (bound once, so the
+    per-token path makes no choice)."""
+
+    def record_into(self, recorder: Recorder, streams: RedactedStreams | None = None) -> None:
+        """Record into ``recorder``; streamed text through ``streams`` first when given (redaction)."""
+        self.recorder = recorder
+        self.streams = streams
+        self.put_token = recorder.token if streams is None else streams.token
 
     def _root_started(self, run_id: str) -> None:
         for hook in self.root_start_hooks:

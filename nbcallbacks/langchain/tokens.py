@@ -28,17 +28,16 @@ class TokenIntake(IntakeBase):
         chunk: Any = None,
         run_id: UUID,
         parent_run_id: UUID | None = None,
-        **kwargs: Any,
+        tags: list[str] | None = None,  # named, though unused: LangChain always passes it, and **kwargs would
+        **kwargs: Any,  # then build a dictionary per token
     ) -> None:
         """Record a streamed chunk: answer text, reasoning and tool-call arguments kept apart."""
         try:
             if type(token) is str:
-                if token or chunk is None:
-                    text = token if token.isascii() else clean(token)
-                    if self.streams is None:
-                        self.recorder.token(run_id, parent_run_id, text, TEXT)
-                    else:  # redacting: through the run's stream redactor
-                        self.streams.token(run_id, parent_run_id, text, TEXT)
+                if token:
+                    self.put_token(run_id, parent_run_id, token if token.isascii() else clean(token), TEXT)
+                elif chunk is None:
+                    self.put_token(run_id, parent_run_id, token, TEXT)
                 else:
                     self._empty_token(chunk, run_id, parent_run_id)
             else:
@@ -49,18 +48,12 @@ class TokenIntake(IntakeBase):
     def _empty_token(self, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
         """An empty text token: a tool-call fragment, reasoning in ``additional_kwargs``, or a closing chunk."""
         text, kind = empty_token(chunk)
-        self._token(run_id, parent_run_id, clean(text), kind)
+        self.put_token(run_id, parent_run_id, clean(text), kind)
 
     def _block_token(self, blocks: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
         """A token given as a list of content blocks: one recorded chunk per kind present, in order."""
         for text, kind in block_tokens(blocks):
-            self._token(run_id, parent_run_id, clean(text), kind)
-
-    def _token(self, run_id: UUID, parent_run_id: UUID | None, text: str, kind: int) -> None:
-        if self.streams is None:
-            self.recorder.token(run_id, parent_run_id, text, kind)
-        else:
-            self.streams.token(run_id, parent_run_id, text, kind)
+            self.put_token(run_id, parent_run_id, clean(text), kind)
 
     @never_raises
     def on_stream_event(
