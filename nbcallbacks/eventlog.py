@@ -8,16 +8,20 @@ The packing of an entry's run, thread and event code is written here once (``pac
 
 from __future__ import annotations
 
+import functools
 import threading
 from array import array
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from nbcallbacks.events import EVENT_CODE, EVENT_NAMES, TOKEN_EVENT_CODE, TOKEN_KINDS, EventRow
+from nbcallbacks.schema import event_dict
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from nbcallbacks.events import RunRecord
+
+T = TypeVar("T")
 
 NO_RUN: Final = -1
 """Run index of an event whose run was never seen."""
@@ -174,11 +178,23 @@ class EventLog:
 
     def rows(self, start: int, stop: int, runs: Sequence[RunRecord]) -> list[EventRow]:
         """Rows of entries ``start:stop`` (indices into the kept entries); ``runs`` are the runs by index."""
+        return self._each(start, stop, runs, EventRow)
+
+    def records(
+        self, start: int, stop: int, runs: Sequence[RunRecord], origin: float, head: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The event records (``schema.event_dict``) of entries ``start:stop``, without building rows first."""
+        return self._each(start, stop, runs, functools.partial(event_dict, head, origin))
+
+    def _each(self, start: int, stop: int, runs: Sequence[RunRecord], build: Callable[..., T]) -> list[T]:
+        """``build(*fields)`` of each entry ``start:stop``, the fields in ``EventRow``'s order."""
         out = []
         names = self.thread_names
+        metas, times, token_indices, data = self.metas, self.times, self.token_indices, self.data
+        base = self.base_seq
         for i in range(start, stop):
-            run_index, thread, code = unpack(self.metas[i])
-            seq = self.base_seq + i
+            run_index, thread, code = unpack(metas[i])
+            seq = base + i
             token = token_kind = None
             if run_index == NO_RUN:
                 run_id, parent = self.unknown_runs.get(seq, ("", None))
@@ -187,10 +203,23 @@ class EventLog:
                 run = runs[run_index]
                 run_id, parent, name, run_type = run.run_id, run.parent_run_id, run.name, run.run_type
                 if code == TOKEN_EVENT_CODE:
-                    token_index = self.token_indices[i]
+                    token_index = token_indices[i]
                     if token_index != NO_TOKEN:
                         token = run.token_texts[token_index]
                         token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
-            row = (seq, self.times[i], EVENT_NAMES[code], run_id, parent, name, run_type, token, token_kind)
-            out.append(EventRow._make((*row, self.data.get(seq), names[thread])))
+            out.append(
+                build(
+                    seq,
+                    times[i],
+                    EVENT_NAMES[code],
+                    run_id,
+                    parent,
+                    name,
+                    run_type,
+                    token,
+                    token_kind,
+                    data.get(seq),
+                    names[thread],
+                )
+            )
         return out

@@ -257,6 +257,8 @@ class Delta:
     handler_errors: list[HandlerError]
     token_only_runs: set[str] = field(default_factory=set)
     """Run ids whose only events since the cursor were streamed tokens (empty when events were dropped)."""
+    records: list[dict[str, Any]] = field(default_factory=list)
+    """With ``read(head=...)``: the events as records (``schema.event_dict``) instead of ``events``."""
 
 
 # The DataFrame columns, for code that imported them from here (defined by the field table).

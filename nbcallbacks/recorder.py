@@ -376,11 +376,14 @@ class Recorder(HeldText):
                 # again and again, recursing until the stack runs out.
                 self.record_handler_error("subscriber", exc, notify=False)
 
-    def read_delta(self, sub: Subscription, *, rows: bool = True) -> Delta:
+    def read_delta(self, sub: Subscription, *, rows: bool = True, head: dict[str, Any] | None = None) -> Delta:
         """What changed since ``sub``'s cursor; advances it and re-arms its callback. O(new events).
 
         With ``rows=False`` the delta's ``events`` list stays empty: a consumer that needs only the touched runs
-        and the new text (the widget) skips building one object per token.
+        and the new text (the widget) skips building one object per token. With ``head`` (e.g. ``{"kind":
+        "event", "session": ...}``), the events come as records in ``records`` instead (``schema.event_dict``,
+        ``elapsed_s`` from ``first_time``), built straight from the log, and ``tokens`` stays empty: what the
+        sinks' writer and live updates send.
         """
         with self._lock:
             self._drain()
@@ -390,14 +393,15 @@ class Recorder(HeldText):
             start = max(sub.cursor, log.base_seq) - log.base_seq
             stop = end_seq - log.base_seq
             ordered = self._runs.ordered
-            events = log.rows(start, stop, ordered) if rows else []
+            events = log.rows(start, stop, ordered) if rows and head is None else []
+            records = [] if head is None else log.records(start, stop, ordered, log.first_time or 0.0, head)
             by_tokens, by_others = log.touched(start, stop)
             token_only = set() if dropped else {ordered[i].run_id for i in by_tokens - by_others}
             # When events were dropped unseen, every run counts as touched.
             touched = range(len(ordered)) if dropped else sorted((by_tokens | by_others) - {NO_RUN})
             runs = [copy_run(ordered[i]) for i in touched]
             tokens: dict[str, list[list[str]]] = {}
-            for i in touched:
+            for i in touched if head is None else ():
                 run = ordered[i]
                 sent = sub.token_sent.get(i, 0)
                 kept = len(run.token_texts)
@@ -417,6 +421,7 @@ class Recorder(HeldText):
             dropped_events=dropped,
             handler_errors=errors,
             token_only_runs=token_only,
+            records=records,
         )
 
     # --- reading

@@ -191,23 +191,45 @@ def origin_of(first_time: float | None, events: Sequence[EventRow]) -> float:
 def event_record(row: EventRow, origin: float, **head: Any) -> dict[str, Any]:
     """An event as a dictionary of every field of ``EVENT_FIELDS``; ``elapsed_s`` counts from ``origin``.
 
-    ``head`` (e.g. a sink record's ``kind`` and ``session``) comes first, in the same dictionary: readers build one
-    record per streamed token, so there is no second dictionary to merge.
+    ``head`` (e.g. a sink record's ``kind`` and ``session``) comes first, in the same dictionary.
+    """
+    return event_dict(head, origin, *row)
+
+
+def event_dict(  # noqa: PLR0913, PLR0917 - an event's fields, positional: no tuple is built per token
+    head: dict[str, Any],
+    origin: float,
+    seq: int,
+    time: float,
+    event: str,
+    run_id: str,
+    parent_run_id: str | None,
+    name: str,
+    run_type: str,
+    token: str | None,
+    token_kind: str | None,
+    data: Any,
+    thread: str,
+) -> dict[str, Any]:
+    """``event_record`` from an event's fields (``EventRow``'s, in its order) instead of a row.
+
+    Readers that build one record per streamed token (the sinks' writer, live updates) call this straight from
+    the log (``EventLog.records``): no row tuple per token, so less work and fewer objects for the collector.
     """
     return {
         **head,
-        "seq": row.seq,
-        "time": row.time,
-        "elapsed_s": row.time - origin,
-        "event": row.event,
-        "run_id": row.run_id or None,
-        "parent_run_id": row.parent_run_id,
-        "name": row.name or None,
-        "run_type": row.run_type or None,
-        "token": row.token,
-        "token_kind": row.token_kind,
-        "data": row.data,
-        "thread": row.thread,
+        "seq": seq,
+        "time": time,
+        "elapsed_s": time - origin,
+        "event": event,
+        "run_id": run_id or None,
+        "parent_run_id": parent_run_id,
+        "name": name or None,
+        "run_type": run_type or None,
+        "token": token,
+        "token_kind": token_kind,
+        "data": data,
+        "thread": thread,
     }
 
 

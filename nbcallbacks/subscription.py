@@ -5,7 +5,7 @@ Standard library only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,9 +41,9 @@ class Subscription:
         """Per run order index, how many kept chunks this consumer has read."""
         self.armed = True
 
-    def read(self, *, rows: bool = True) -> Delta:
-        """Everything that changed since the last read, and re-arm the callback (``rows``: see ``read_delta``)."""
-        return self._recorder.read_delta(self, rows=rows)
+    def read(self, *, rows: bool = True, head: dict[str, Any] | None = None) -> Delta:
+        """Everything that changed since the last read, and re-arm the callback (see ``read_delta``)."""
+        return self._recorder.read_delta(self, rows=rows, head=head)
 
     def close(self) -> None:
         """Stop being notified."""

@@ -7,11 +7,16 @@ import sys
 import threading
 import tracemalloc
 import uuid
+from typing import TYPE_CHECKING
 
 from trace_checks import with_tree
 
 from nbcallbacks.events import Limits
 from nbcallbacks.recorder import Recorder
+from nbcallbacks.schema import event_record
+
+if TYPE_CHECKING:
+    from helpers import ManualClock
 
 
 def test_recorder_imports_only_the_standard_library() -> None:
@@ -259,3 +264,47 @@ def test_the_first_end_of_a_run_stands_and_a_late_one_is_still_logged() -> None:
     assert (after.status, after.end, after.outputs, after.error) == ("ok", ended.end, {"answer": 42}, None)
     assert [row.event for row in rec.events()] == ["chain_start", "chain_end", "chain_error"]
     assert rec.running_count == 0
+
+
+def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock) -> None:
+    """``read(head=...)`` (what the sinks' writer and live updates read) gives, field for field, the records
+    ``schema.event_record`` makes of the rows every other reader gets: kept and unkept tokens of two interleaved
+    runs, an event of a run never seen, payloads and elapsed time, across two reads."""
+    rec = Recorder(Limits(max_tokens_per_run=3), clock=clock)
+    rows_sub = rec.subscribe(from_start=True)
+    records_sub = rec.subscribe(from_start=True)
+    head = {"kind": "event", "session": "s1"}
+    a, b, never = _ids(3)
+    clock.advance(1.5)
+    rec.start_run(a, None, event="chat_model_start", name="a", run_type="chat_model", inputs={"q": 1}, data={"q": 1})
+    rec.start_run(b, a, event="tool_start", name="b", run_type="tool")
+    got_rows, got_records = [], []
+    for step in range(2):
+        for i in range(3):
+            clock.advance(0.25)
+            rec.token(a, None, f"a{step}{i}", 0)
+            rec.token(b, a, f"b{step}{i}", 1)
+        rec.event(never, a, event="custom_event", data={"name": "n", "data": step})
+        got_rows += rows_sub.read().events
+        delta = records_sub.read(head=head)
+        assert delta.events == [], "records replace the rows"
+        assert delta.tokens == {}, "the writer and live updates never read merged text"
+        got_records += delta.records
+    rec.end_run(a, None, event="llm_end", run_type="chat_model", usage=(1, 6, 7))
+    got_rows += rows_sub.read().events
+    got_records += records_sub.read(head=head).records
+    origin = rec.first_time
+    assert origin is not None
+    expected = [event_record(row, origin, **head) for row in got_rows]
+    assert len(expected) == 2 + 2 * 7 + 1
+    assert got_records == expected
+    assert [r["token"] for r in got_records if r["run_id"] == str(a) and r["event"] == "llm_new_token"] == [
+        "a00",
+        "a01",
+        "a02",
+        None,
+        None,
+        None,
+    ], "tokens past max_tokens_per_run are counted, not kept"
+    assert got_records[0]["elapsed_s"] == 0.0
+    assert list(got_records[0])[:2] == ["kind", "session"]

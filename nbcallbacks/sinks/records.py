@@ -89,9 +89,10 @@ def tree_run_record(tree: Tree, run_id: str, session: str) -> dict[str, Any]:
 def delta_records(
     tree: Tree, events: Iterable[EventRow], run_ids: Iterable[str], origin: float, session: str
 ) -> list[dict[str, Any]]:
-    """The records of what a reader read: one per event, then the current state of ``run_ids`` from ``tree``.
+    """The records of events read as rows (a late sink's backlog): one per event, then the state of ``run_ids``.
 
-    The sinks' writer and the live updates hub both build their records here, so the two always agree.
+    Live reads (the sinks' writer, the live updates hub) build their event records straight from the log with
+    ``Recorder.read_delta(head=...)``; both ways go through ``schema.event_dict``, so they always agree.
     """
     records = [event_record(row, origin, session) for row in events]
     records.extend(tree_run_record(tree, run_id, session) for run_id in run_ids)

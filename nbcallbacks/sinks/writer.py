@@ -12,17 +12,19 @@ import threading
 import time
 import weakref
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nbcallbacks.schema import origin_of
 from nbcallbacks.sinks.records import delta_records, session_now, session_record, tree_run_record
 from nbcallbacks.sinks.worker import FLUSH, STOP, SinkBackpressureError, SinkStalledError, Worker
 from nbcallbacks.tree import Tree
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from nbcallbacks.events import EventRow, RunRecord
+    from nbcallbacks.events import RunRecord
     from nbcallbacks.recorder import Recorder, Subscription
     from nbcallbacks.tree import Pricing
 
@@ -31,7 +33,7 @@ __all__ = ["SinkBackpressureError", "SinkStalledError", "SinkWriter"]  # the err
 logger = logging.getLogger("nbcallbacks.sinks")  # the workers' logger (nbcallbacks.sinks.worker adds its handler)
 
 
-def _chunks(events: list[EventRow], size: int) -> Iterator[tuple[int, list[EventRow], bool]]:
+def _chunks(events: list[T], size: int) -> Iterator[tuple[int, list[T], bool]]:
     """Bounded slices of ``events`` (one empty slice when there are none): start, slice, whether it is the last."""
     for start in range(0, max(len(events), 1), size):
         yield start, events[start : start + size], start + size >= len(events)
@@ -87,6 +89,8 @@ class SinkWriter:
         self.recorder = recorder
         self.session = session_record(title, asdict(recorder.limits))
         self.session_id: str = self.session["session"]
+        self._head = {"kind": "event", "session": self.session_id}
+        """What every event record starts with (``Recorder.read_delta(head=...)``)."""
         self.interval = interval
         self.max_delay = max_delay
         self.max_backlog = max_backlog
@@ -223,12 +227,12 @@ class SinkWriter:
             sub = self._sub
             if sub is None:
                 return self._stopping
-            delta = sub.read()
+            delta = sub.read(head=self._head)
             workers = self._workers
             if delta.dropped_events:
                 self._count_lost(workers, delta.dropped_events)
-            if delta.events or delta.runs:
-                self._offer(workers, delta.events, delta.runs)
+            if delta.records or delta.runs:
+                self._offer(workers, delta.records, delta.runs)
             flushes, self._flushes = self._flushes, []
             if flushes or self._stopping:
                 self._resync(workers)
@@ -263,13 +267,13 @@ class SinkWriter:
             if worker.stale_runs:
                 self._offer_one(worker, [], 0, [], force=True)
 
-    def _offer(self, workers: list[Worker], events: list[EventRow], runs: list[RunRecord]) -> None:
+    def _offer(self, workers: list[Worker], events: list[dict[str, Any]], runs: list[RunRecord]) -> None:
+        """Offer event records (``read_delta(head=...)``) and the touched runs' state to every worker."""
         tree = self._tree
         changed = tree.update(runs)  # the runs read, plus those whose derived fields they changed
-        origin = origin_of(self.recorder.first_time, events)
         for _, chunk, last in _chunks(events, self.batch_size):  # bounded batches; the runs' state goes last
             run_ids = changed if last else []
-            records = delta_records(tree, chunk, run_ids, origin, self.session_id)
+            records = chunk + [tree_run_record(tree, run_id, self.session_id) for run_id in run_ids]
             for worker in workers:
                 self._offer_one(worker, records, len(chunk), run_ids)
 

@@ -11,8 +11,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Final
 
 from nbcallbacks.events import EVENT_NAMES
-from nbcallbacks.schema import origin_of
-from nbcallbacks.sinks.records import delta_records, session_now, session_record, tree_run_record
+from nbcallbacks.sinks.records import session_now, session_record, tree_run_record
 from nbcallbacks.tree import Tree
 from nbcallbacks.updates.channel import NEXT_ROOT, Channel, Record
 
@@ -38,8 +37,8 @@ class UpdateHub:
     """Reads a recorder for its live consumers: one reader thread, running while consumers are attached.
 
     The reader starts with the first consumer and ends when the last one is closed or finished. Each wake-up, it
-    reads what changed since its last read, builds the records once (``delta_records``, as the sinks' writer
-    does, with the derived fields of a ``Tree`` it keeps) and offers each consumer its selection. Between
+    reads what changed since its last read, builds the records once (``read_delta(head=...)``, as the sinks'
+    writer does, with the derived fields of a ``Tree`` it keeps) and offers each consumer its selection. Between
     consumers its subscription stays, disarmed (the recorder calls it at most once, then never until it reads
     again): the next first consumer catches up on what changed meanwhile, no more.
 
@@ -65,6 +64,8 @@ class UpdateHub:
         self.recorder = recorder
         self.session: Record = dict(session) if session else session_record(title, asdict(recorder.limits))
         self.session_id: str = self.session["session"]
+        self._head = {"kind": "event", "session": self.session_id}
+        """What every event record starts with (``Recorder.read_delta(head=...)``)."""
         self.interval = interval
         self._lock = threading.Lock()
         """Held while a delta is read and distributed, and while consumers are added or the reader stops."""
@@ -170,13 +171,13 @@ class UpdateHub:
     def _distribute(self) -> None:
         if self._sub is None:
             return
-        delta = self._sub.read()
+        delta = self._sub.read(head=self._head)
         tree = self._tree
         changed = tree.update(delta.runs) if delta.runs else []
-        if not (delta.events or changed or delta.dropped_events):
+        if not (delta.records or changed or delta.dropped_events):
             return
-        origin = origin_of(self.recorder.first_time, delta.events)
-        records = delta_records(tree, delta.events, changed, origin, self.session_id)
+        records = delta.records
+        records.extend(tree_run_record(tree, run_id, self.session_id) for run_id in changed)
         for channel in self._channels:
             if channel.closed or channel.finished:
                 continue
