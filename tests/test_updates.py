@@ -516,3 +516,29 @@ def test_the_module_imports_only_the_standard_library():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == ""
+
+
+def test_next_and_a_for_loop_may_be_mixed_and_each_record_comes_once_and_is_the_consumers_own() -> None:
+    """``for`` over an iterator runs a generator over the batches taken; ``next`` reads the same place. Two
+    consumers get equal records, each its own dictionaries."""
+    h = NotebookHandler()
+    run_id = uuid.uuid4()
+    model = FakeListChatModel(responses=["abcdefgh"])
+    with h.iter_updates(run=run_id) as stream, h.iter_updates(run=run_id) as other:
+        worker = threading.Thread(target=lambda: list(model.stream("go", config={"callbacks": [h], "run_id": run_id})))
+        worker.start()
+        first = next(stream)
+        records = [first]
+        for record in stream:
+            records.append(record)
+            if len(records) == 3:
+                records.append(next(stream))  # a next() inside the loop: the loop goes on after it
+        worker.join()
+        theirs = list(other)
+    check_complete(h, records)
+    assert len(events_of(records)) == 2 + len("abcdefgh"), "a start, a token per character, an end"
+    assert theirs == records
+    assert all(mine is not its for mine, its in zip(records, theirs, strict=True))
+    first["seq"] = -1
+    assert theirs[0]["seq"] == 0, "changing one consumer's record changes no other's"
+    assert stream.closed

@@ -7,6 +7,7 @@ import weakref
 from typing import TYPE_CHECKING, final
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import TracebackType
 
     from nbcallbacks.updates.channel import Channel, Record
@@ -65,9 +66,24 @@ class _Stream:
 class UpdatesIterator(_Stream):
     """Blocking iterator of live records (``h.iter_updates()``); see ``nbcallbacks.updates``."""
 
-    def __iter__(self) -> UpdatesIterator:
-        """Itself."""
-        return self
+    def __iter__(self) -> Iterator[Record]:
+        """The records, as ``next`` gives them (the two may be mixed).
+
+        A generator, so a ``for`` loop over a batch already taken costs no method call per record.
+        """
+        return self._records()
+
+    def _records(self) -> Iterator[Record]:
+        while True:
+            while self._index < len(self._pending):  # re-read each time: ``close`` empties it
+                record = self._pending[self._index]
+                self._index += 1
+                yield dict(record)  # shared with the other consumers: each gets its own
+            try:
+                record = self.__next__()  # waits for the next batch
+            except StopIteration:
+                return
+            yield record
 
     def __next__(self) -> Record:
         """The next record; blocks until there is one, or the stream ends (``StopIteration``)."""
