@@ -6,7 +6,8 @@ Run: ``python benchmarks/widget_stream.py`` (needs /usr/bin/chromium and the bui
 What it measures, all in one kernel with a displayed ``NotebookHandler`` widget:
 
 - comm messages per second reaching the browser (peak over 1 s windows) during a 100,000-token stream
-  produced as fast as the model can (target: at most 30 per second whatever the token rate);
+  produced as fast as the model can, and during a batch of 8 concurrent 5,000-token streams, each as fast as
+  it can (target: at most 30 per second whatever the token rate);
 - kernel-side time per streamed token with the widget displayed, with the handler only (no widget),
   and with no handler, in interleaved rounds with a pause between them so that one round's trailing
   flushes do not land in the next one's timing (target: widget within 1.3x of handler alone);
@@ -52,6 +53,8 @@ class StampModel(BaseChatModel):
 
     def _stream(self, messages, stop=None, run_manager=None, **kwargs):
         pace, mark_every = self.pace, self.mark_every
+        prompt = messages[-1].content if messages else ""
+        offset = int(prompt) if prompt.isdigit() else 0  # a batch's streams number their markers apart
         next_at = time.perf_counter()
         for i in range(self.n_tokens):
             if pace:
@@ -59,8 +62,8 @@ class StampModel(BaseChatModel):
                 while time.perf_counter() < next_at:
                     time.sleep(min(0.0005, max(0.0, next_at - time.perf_counter())))
             if mark_every and i % mark_every == 0:
-                token = f" \\u27e6{i}\\u27e7"
-                EMITTED[i] = time.time() * 1000.0
+                token = f" \\u27e6{offset + i}\\u27e7"
+                EMITTED[offset + i] = time.time() * 1000.0
             else:
                 token = f" t{i % 10}"
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
@@ -88,6 +91,18 @@ t0 = time.time()
 model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace={pace})
 for _ in model.stream("go", config={{"callbacks": [h]}}):
     pass
+t1 = time.time()
+gc.callbacks.remove(gc_watch)
+print(json.dumps({{"start_ms": t0 * 1000, "end_ms": t1 * 1000, "emitted": EMITTED, "gc_ms": GC_PAUSES}}))
+"""
+
+BATCH = """
+EMITTED.clear()
+GC_PAUSES = []
+gc.callbacks.append(gc_watch)
+t0 = time.time()
+model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace=0.0, streaming=True)  # set: batch invokes stream
+model.batch([str(k * {tokens}) for k in range({streams})], config={{"callbacks": [h], "max_concurrency": {streams}}})
 t1 = time.time()
 gc.callbacks.remove(gc_watch)
 print(json.dumps({{"start_ms": t0 * 1000, "end_ms": t1 * 1000, "emitted": EMITTED, "gc_ms": GC_PAUSES}}))
@@ -210,6 +225,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens in the fast stream")
     parser.add_argument("--paced-tokens", type=int, default=3_000, help="tokens in the paced stream")
     parser.add_argument("--pace-ms", type=float, default=1.0, help="ms between paced tokens")
+    parser.add_argument("--batch", type=int, default=8, help="concurrent full-speed streams in the batch")
+    parser.add_argument("--batch-tokens", type=int, default=5_000, help="tokens per stream of the batch")
     parser.add_argument("--rounds", type=int, default=9, help="interleaved overhead rounds")
     parser.add_argument("--round-tokens", type=int, default=10_000, help="tokens per round")
     args = parser.parse_args()
@@ -218,6 +235,7 @@ def main() -> None:
 
     fast_marks = 200
     paced_marks = 100
+    batch_marks = 25  # per stream of the batch
     cells = [
         SETUP,
         WARM_UP,
@@ -225,6 +243,7 @@ def main() -> None:
         STREAM.format(
             tokens=args.paced_tokens, mark_every=args.paced_tokens // paced_marks, pace=args.pace_ms / 1000.0
         ),
+        BATCH.format(tokens=args.batch_tokens, mark_every=args.batch_tokens // batch_marks, streams=args.batch),
         OVERHEAD.format(rounds=args.rounds, tokens=args.round_tokens, settle=0.5),
     ]
     started = time.monotonic()
@@ -236,18 +255,21 @@ def main() -> None:
         page.page.wait_for_timeout(500)
         fast = run_stream(page, 2, fast_marks)
         paced = run_stream(page, 3, paced_marks)
-        page.run_cell(4, timeout_ms=600_000)
-        rounds = page.cell_json(4)
-        extra = [line for line in page.cell_text(4).splitlines() if not line.startswith("{")]
+        batch = run_stream(page, 4, batch_marks * args.batch)
+        page.run_cell(5, timeout_ms=600_000)
+        rounds = page.cell_json(5)
+        extra = [line for line in page.cell_text(5).splitlines() if not line.startswith("{")]
 
     if extra:
         print("the overhead cell also printed:", *extra, sep="\n  ")
     median = {name: statistics.median(values) * 1e6 for name, values in rounds.items()}
     print(f"\nwidget_stream: {time.monotonic() - started:.0f} s wall\n")
     print("stream                      tokens   kernel s  msgs  peak msgs/s  mean msgs/s    KiB  (trait updates / KiB)")
+    batch_label = f"batch ({args.batch} x {args.batch_tokens:,}, fast)"
     for label, tokens, result in (
         ("fast (as fast as possible)", args.tokens, fast),
         (f"paced ({args.pace_ms:g} ms/token)", args.paced_tokens, paced),
+        (batch_label, args.batch * args.batch_tokens, batch),
     ):
         print(
             f"{label:<27} {tokens:>7,} {result['duration_s']:>9.2f} {result['messages']:>5}"
@@ -256,7 +278,7 @@ def main() -> None:
             f"  ({result['trait_updates']} / {result['trait_bytes'] / 1024:.0f})"
         )
     print("\nemission -> DOM delay      markers     p50 ms     p95 ms     max ms")
-    for label, result in (("fast", fast), ("paced", paced)):
+    for label, result in (("fast", fast), ("paced", paced), (batch_label, batch)):
         delays = result["delays"]
         print(
             f"{label:<27} {result['markers']:>7} {percentile(delays, 0.5):>10.1f}"
@@ -264,11 +286,12 @@ def main() -> None:
         )
     tenths = [fast["delays"][i * len(fast["delays"]) // 10 : (i + 1) * len(fast["delays"]) // 10] for i in range(10)]
     print("fast, by tenth of the stream (max ms):", " ".join(f"{max(t):.0f}" for t in tenths if t))
-    gc_ms = fast["gc_ms"]
-    print(
-        f"fast: {len(gc_ms)} full garbage collections in the kernel during the stream, {sum(gc_ms):.0f} ms in all,"
-        f" longest {max(gc_ms, default=0):.0f} ms (every thread stops meanwhile, the widget's sending included)"
-    )
+    for label, result in (("fast", fast), (batch_label, batch)):
+        gc_ms = result["gc_ms"]
+        print(
+            f"{label}: {len(gc_ms)} full garbage collections in the kernel during the stream, {sum(gc_ms):.0f} ms in"
+            f" all, longest {max(gc_ms, default=0):.0f} ms (every thread stops meanwhile, the widget's sending too)"
+        )
     print(f"\nkernel time per token ({args.rounds} interleaved rounds of {args.round_tokens:,} tokens, median)")
     for name in ("none", "handler", "widget"):
         print(f"  {name:<8} {median[name]:>7.1f} us   x{median[name] / median['none']:.2f} vs none")
