@@ -1,8 +1,8 @@
 """What live consumers cost the chain, and how late their records arrive.
 
 1. Hot path: per-event cost of a 2,000-token sync stream with a no-op handler, NotebookHandler alone, and
-   NotebookHandler with 1 and 10 consumers attached (``iter_updates()`` drained by threads; "10 per-request" are
-   consumers each following its own run, as a server has, one of them this stream's). Interleaved rounds,
+   NotebookHandler with 1 and 10 consumers attached (``iter_updates()`` drained by threads; "10 / 100 per-request"
+   are consumers each following its own run, as a server has, one of them this stream's). Interleaved rounds,
    medians; ratios side by side. "drained" is how long after the stream's end the last consumer had every event;
    "CPU" is the process's CPU time (all threads) per event until then, less sensitive to other processes' load.
 2. Delivery latency token -> consumer (from the recorder's timestamp to the consumer holding the record) for a
@@ -79,16 +79,23 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
         consumers = 0
     else:
         handler = NotebookHandler()
-        consumers = {"NotebookHandler": 0, "+ 1 consumer": 1, "+ 10 consumers": 10, "+ 10 per-request": 10}[config]
+        consumers = {
+            "NotebookHandler": 0,
+            "+ 1 consumer": 1,
+            "+ 10 consumers": 10,
+            "+ 10 per-request": 10,
+            "+ 100 per-request": 100,
+        }[config]
+    per_request = config.endswith("per-request")
     run_id = uuid.uuid4()
     done: list[float] = []
     readers = []
     waiting = []  # requests whose runs have not started yet: attached, filtering, receiving nothing
     for index in range(consumers):
-        if config == "+ 10 per-request" and index:
+        if per_request and index:
             waiting.append(handler.iter_updates(run=uuid.uuid4()))
             continue
-        stream = handler.iter_updates(run=run_id) if config == "+ 10 per-request" else handler.iter_updates()
+        stream = handler.iter_updates(run=run_id) if per_request else handler.iter_updates()
         readers.append(threading.Thread(target=drain, args=(stream, events, done)))
     for reader in readers:
         reader.start()
@@ -116,7 +123,14 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
 def hot_path(rounds: int, tokens: int) -> None:
     model = fake_stream_model(tokens)
     events = stream_events(tokens)
-    configs = ["no-op handler", "NotebookHandler", "+ 1 consumer", "+ 10 consumers", "+ 10 per-request"]
+    configs = [
+        "no-op handler",
+        "NotebookHandler",
+        "+ 1 consumer",
+        "+ 10 consumers",
+        "+ 10 per-request",
+        "+ 100 per-request",
+    ]
     rounds_of = interleaved(configs, lambda name: one_round(model, name, events), rounds)
     per_event = {name: [elapsed / events * 1e6 for elapsed, *_ in values] for name, values in rounds_of.items()}
     cpu = {name: [seconds / events * 1e6 for _, _, seconds, _, _ in values] for name, values in rounds_of.items()}

@@ -27,7 +27,7 @@ from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import DemoChatModel, agent
 from nbcallbacks.events import Limits
 from nbcallbacks.updates import NEXT_ROOT, UpdateHub, Updates, UpdatesIterator, hub_for
-from nbcallbacks.updates.channel import Channel
+from nbcallbacks.updates.channel import BatchIds, Channel
 
 QUESTION = {"messages": [("user", "What's the weather in Paris, and what is 17 * 3?")]}
 
@@ -542,3 +542,41 @@ def test_next_and_a_for_loop_may_be_mixed_and_each_record_comes_once_and_is_the_
     first["seq"] = -1
     assert theirs[0]["seq"] == 0, "changing one consumer's record changes no other's"
     assert stream.closed
+
+
+RUN_IDS = ["r0", "r1", "r2", "r3", "r4"]
+EVENT_KINDS = ["chain_start", "llm_new_token", "chain_end", "tool_start"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=st.sampled_from([*RUN_IDS, NEXT_ROOT]),
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["event", "run"]),
+                st.sampled_from(RUN_IDS),
+                st.one_of(st.none(), st.sampled_from(RUN_IDS)),
+                st.sampled_from(EVENT_KINDS),
+            ),
+            max_size=12,
+        ),
+        max_size=6,
+    ),
+)
+def test_skipping_batches_that_cannot_touch_a_followed_run_selects_exactly_what_looking_at_each_record_does(
+    target: str, batches: list[list[tuple[str, str, str | None, str]]]
+) -> None:
+    """``BatchIds`` lets a consumer that follows a run skip a batch whole; two twin channels, one given the
+    batch's ids and one looking at every record, select the same records batch after batch."""
+    hub = UpdateHub(NotebookHandler().recorder)
+    skipping, looking = (Channel(hub, None, target, 100) for _ in range(2))
+    for batch in batches:
+        records = [
+            {"kind": kind, "run_id": run_id, "parent_run_id": parent, "event": event, "status": "ok"}
+            if kind == "event"
+            else {"kind": kind, "run_id": run_id, "parent_run_id": parent, "status": "ok"}
+            for kind, run_id, parent, event in batch
+        ]
+        assert skipping.select(records, BatchIds(records)) == looking.select(records)
+        assert (skipping.target, skipping.members) == (looking.target, looking.members)

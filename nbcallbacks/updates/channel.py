@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from nbcallbacks.updates.hub import UpdateHub
 
-__all__ = ["NEXT_ROOT", "Channel", "Record"]
+__all__ = ["NEXT_ROOT", "BatchIds", "Channel", "Record"]
 
 NEXT_ROOT: Final = "next"
 """``run=NEXT_ROOT`` follows the first root run that starts after the consumer was created."""
@@ -28,6 +28,30 @@ NEXT_ROOT: Final = "next"
 _START_EVENTS: Final = frozenset(name for name in EVENT_NAMES if name.endswith("_start"))
 
 Record = dict[str, Any]
+
+
+class BatchIds:
+    """The run ids a batch of records names (as ``run_id`` or ``parent_run_id``), and whether a root run starts.
+
+    Gathered once per batch, so that every consumer following a run that the batch does not touch skips it
+    without looking at each record (a server has one such consumer per request).
+    """
+
+    __slots__ = ("ids", "root_start")
+
+    def __init__(self, records: list[Record]) -> None:
+        """Gather them from ``records``."""
+        ids: set[str | None] = set()
+        root_start = False
+        for record in records:
+            ids.add(record["run_id"])
+            parent = record.get("parent_run_id")
+            if parent is not None:
+                ids.add(parent)
+            elif record["kind"] == "event" and record.get("event") in _START_EVENTS:
+                root_start = True
+        self.ids = ids
+        self.root_start = root_start
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -71,12 +95,18 @@ class Channel:
 
     # --- the reader's side (hub lock held)
 
-    def select(self, records: list[Record]) -> tuple[list[Record], bool]:
-        """The records this consumer wants, and whether its followed run ended with them."""
+    def select(self, records: list[Record], batch: BatchIds | None = None) -> tuple[list[Record], bool]:
+        """The records this consumer wants, and whether its followed run ended with them.
+
+        ``batch``: the batch's ``BatchIds``, when the caller gathered them (a record joins a followed subtree only
+        if it names a member as its run or its parent, or starts a root run while the next one is awaited).
+        """
         members = self.members
         kinds = self.kinds
         if members is None and kinds is None:
             return records, False
+        if members is not None and batch is not None and not self._may_join(members, batch):
+            return [], False
         selected: list[Record] = []
         ended = False
         for record in records:
@@ -89,6 +119,12 @@ class Channel:
                 continue
             selected.append(record)
         return selected, ended
+
+    def _may_join(self, members: set[str], batch: BatchIds) -> bool:
+        """Whether any record of ``batch`` can be in the followed subtree (else none is looked at)."""
+        if self.target is None:  # waiting for the next root run
+            return batch.root_start
+        return not members.isdisjoint(batch.ids)
 
     def _in_subtree(self, record: Record, members: set[str]) -> bool:
         run_id = record["run_id"]

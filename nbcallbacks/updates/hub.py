@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 from nbcallbacks.events import EVENT_NAMES
 from nbcallbacks.sinks.records import session_now, session_record, tree_run_record
 from nbcallbacks.tree import Tree
-from nbcallbacks.updates.channel import NEXT_ROOT, Channel, Record
+from nbcallbacks.updates.channel import NEXT_ROOT, BatchIds, Channel, Record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -178,10 +178,10 @@ class UpdateHub:
             return
         records = delta.records
         records.extend(tree_run_record(tree, run_id, self.session_id) for run_id in changed)
-        for channel in self._channels:
-            if channel.closed or channel.finished:
-                continue
-            selected, ended = channel.select(records)
+        channels = [channel for channel in self._channels if not (channel.closed or channel.finished)]
+        batch = BatchIds(records) if any(channel.members is not None for channel in channels) else None
+        for channel in channels:
+            selected, ended = channel.select(records, batch)
             channel.offer(selected, lost=delta.dropped_events, ended=ended)
 
 
