@@ -187,31 +187,42 @@ class EventLog:
         return self._each(start, stop, runs, functools.partial(event_dict, head, origin))
 
     def _each(self, start: int, stop: int, runs: Sequence[RunRecord], build: Callable[..., T]) -> list[T]:
-        """``build(*fields)`` of each entry ``start:stop``, the fields in ``EventRow``'s order."""
+        """``build(*fields)`` of each entry ``start:stop``, the fields in ``EventRow``'s order.
+
+        What an entry's packed integer says (its run's fields, event name, thread name) is worked out again only
+        when it differs from the previous entry's: a stream's tokens all share one.
+        """
         out = []
         names = self.thread_names
         metas, times, token_indices, data = self.metas, self.times, self.token_indices, self.data
         base = self.base_seq
+        last_meta = -1  # no entry packs to -1: run indices start at NO_RUN + 1 = 0
+        run: RunRecord | None = None
+        run_id, parent, name, run_type, event, thread_name, is_token = "", None, "", "", "", "", False
         for i in range(start, stop):
-            run_index, thread, code = unpack(metas[i])
+            meta = metas[i]
             seq = base + i
+            if meta != last_meta:
+                last_meta = meta
+                run_index, thread, code = unpack(meta)
+                event, thread_name, is_token = EVENT_NAMES[code], names[thread], code == TOKEN_EVENT_CODE
+                run = None if run_index == NO_RUN else runs[run_index]
+                if run is not None:
+                    run_id, parent, name, run_type = run.run_id, run.parent_run_id, run.name, run.run_type
             token = token_kind = None
-            if run_index == NO_RUN:
+            if run is None:  # a run never seen: its ids were kept per entry
                 run_id, parent = self.unknown_runs.get(seq, ("", None))
-                name, run_type = "", ""
-            else:
-                run = runs[run_index]
-                run_id, parent, name, run_type = run.run_id, run.parent_run_id, run.name, run.run_type
-                if code == TOKEN_EVENT_CODE:
-                    token_index = token_indices[i]
-                    if token_index != NO_TOKEN:
-                        token = run.token_texts[token_index]
-                        token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
+                name = run_type = ""
+            elif is_token:
+                token_index = token_indices[i]
+                if token_index != NO_TOKEN:
+                    token = run.token_texts[token_index]
+                    token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
             out.append(
                 build(
                     seq,
                     times[i],
-                    EVENT_NAMES[code],
+                    event,
                     run_id,
                     parent,
                     name,
@@ -219,7 +230,7 @@ class EventLog:
                     token,
                     token_kind,
                     data.get(seq),
-                    names[thread],
+                    thread_name,
                 )
             )
         return out

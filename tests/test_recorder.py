@@ -269,12 +269,12 @@ def test_the_first_end_of_a_run_stands_and_a_late_one_is_still_logged() -> None:
 def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock) -> None:
     """``read(head=...)`` (what the sinks' writer and live updates read) gives, field for field, the records
     ``schema.event_record`` makes of the rows every other reader gets: kept and unkept tokens of two interleaved
-    runs, an event of a run never seen, payloads and elapsed time, across two reads."""
+    runs, events of two runs never seen, payloads and elapsed time, across two reads."""
     rec = Recorder(Limits(max_tokens_per_run=3), clock=clock)
     rows_sub = rec.subscribe(from_start=True)
     records_sub = rec.subscribe(from_start=True)
     head = {"kind": "event", "session": "s1"}
-    a, b, never = _ids(3)
+    a, b, never, other = _ids(4)
     clock.advance(1.5)
     rec.start_run(a, None, event="chat_model_start", name="a", run_type="chat_model", inputs={"q": 1}, data={"q": 1})
     rec.start_run(b, a, event="tool_start", name="b", run_type="tool")
@@ -285,6 +285,7 @@ def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock)
             rec.token(a, None, f"a{step}{i}", 0)
             rec.token(b, a, f"b{step}{i}", 1)
         rec.event(never, a, event="custom_event", data={"name": "n", "data": step})
+        rec.event(other, None, event="custom_event", data={"name": "m", "data": step})  # same packing, other ids
         got_rows += rows_sub.read().events
         delta = records_sub.read(head=head)
         assert delta.events == [], "records replace the rows"
@@ -296,7 +297,8 @@ def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock)
     origin = rec.first_time
     assert origin is not None
     expected = [event_record(row, origin, **head) for row in got_rows]
-    assert len(expected) == 2 + 2 * 7 + 1
+    assert len(expected) == 2 + 2 * 8 + 1
+    assert [r["run_id"] for r in got_records if r["event"] == "custom_event"] == [str(never), str(other)] * 2
     assert got_records == expected
     assert [r["token"] for r in got_records if r["run_id"] == str(a) and r["event"] == "llm_new_token"] == [
         "a00",
