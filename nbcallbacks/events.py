@@ -169,7 +169,7 @@ class RunRecord:
     def tokens_per_s(self) -> float | None:
         """Output tokens (from usage, else streamed chunks) per second of latency."""
         duration = self.duration
-        count = self.output_tokens if self.output_tokens is not None else None
+        count = self.output_tokens
         if count is None and self.streamed_chunks:
             count = self.streamed_chunks
         if duration is None or duration <= 0 or count is None:

@@ -432,6 +432,14 @@ class Recorder(HeldText):
             self._drain()
             return self._log.rows(0, len(self._log), self._runs.ordered)
 
+    def records(self, head: dict[str, Any], stop: int) -> list[dict[str, Any]]:
+        """Every kept event before sequence number ``stop`` as a record (``read_delta(head=...)``'s form)."""
+        with self._lock:
+            self._drain()
+            log = self._log
+            end = max(0, min(len(log), stop - log.base_seq))
+            return log.records(0, end, self._runs.ordered, log.first_time or 0.0, head)
+
     def runs(self) -> list[RunRecord]:
         """Copies of every run, in start order (safe to read while recording goes on)."""
         with self._lock:

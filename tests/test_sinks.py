@@ -154,6 +154,7 @@ def test_sink_added_late_gets_everything_recorded_before():
     expected = list(range(h.recorder.event_count))
     assert [e["seq"] for e in first.events()] == expected
     assert [e["seq"] for e in late.events()] == expected
+    assert late.events() == first.events(), "the backlog a late sink gets is the records the others got live"
     assert set(late.runs()) == {r.run_id for r in h.recorder.runs()}
     assert late.records[0]["kind"] == "session"
     assert late.records[0]["session"] == first.records[0]["session"]

@@ -262,9 +262,8 @@ class CallbackIntake(TokenIntake, NoteIntake):
         inputs: Any = None,
     ) -> None:
         message, error_type, traceback = describe_error(error, self.limits)
-        if self.redactor is not None:
-            message = self.redactor.redact_text(message)
-            traceback = None if traceback is None else self.redactor.redact_text(traceback)
+        message = self._redacted(message)
+        traceback = None if traceback is None else self._redacted(traceback)
         if self.streams is not None:
             self.streams.end(run_id)
         interrupted = is_interrupt(error)

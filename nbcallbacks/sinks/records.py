@@ -15,8 +15,6 @@ from nbcallbacks.notebook import notebook_name
 from nbcallbacks.version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from nbcallbacks.events import EventRow, RunRecord
     from nbcallbacks.tree import Derived, Tree
 
@@ -84,19 +82,6 @@ def run_record(run: RunRecord, derived: Derived, session: str) -> dict[str, Any]
 def tree_run_record(tree: Tree, run_id: str, session: str) -> dict[str, Any]:
     """The record of a run as ``tree`` holds it now: its latest copy and what the tree derives for it."""
     return run_record(tree.run(run_id), tree.derived(run_id), session)
-
-
-def delta_records(
-    tree: Tree, events: Iterable[EventRow], run_ids: Iterable[str], origin: float, session: str
-) -> list[dict[str, Any]]:
-    """The records of events read as rows (a late sink's backlog): one per event, then the state of ``run_ids``.
-
-    Live reads (the sinks' writer, the live updates hub) build their event records straight from the log with
-    ``Recorder.read_delta(head=...)``; both ways go through ``schema.event_dict``, so they always agree.
-    """
-    records = [event_record(row, origin, session) for row in events]
-    records.extend(tree_run_record(tree, run_id, session) for run_id in run_ids)
-    return records
 
 
 def session_now(session: dict[str, Any], first_time: float | None) -> dict[str, Any]:

@@ -14,8 +14,7 @@ import weakref
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nbcallbacks.schema import origin_of
-from nbcallbacks.sinks.records import delta_records, session_now, session_record, tree_run_record
+from nbcallbacks.sinks.records import session_now, session_record, tree_run_record
 from nbcallbacks.sinks.worker import FLUSH, STOP, SinkBackpressureError, SinkStalledError, Worker
 from nbcallbacks.tree import Tree
 
@@ -302,13 +301,12 @@ class SinkWriter:
 
     def _bootstrap(self, worker: Worker, cursor: int) -> None:
         """Queue for a sink added late what the reader already handed to the others (lock held)."""
-        events = [row for row in self.recorder.events() if row.seq < cursor]
-        origin = origin_of(self.recorder.first_time, events)
+        events = self.recorder.records(self._head, cursor)
         session = session_now(self.session, self.recorder.first_time)
         tree = self._tree
         for start, chunk, last in _chunks(events, self.batch_size):
-            records = delta_records(tree, chunk, tree.in_start_order() if last else (), origin, self.session_id)
-            worker.preload([session, *records] if start == 0 else records, len(chunk))
+            runs = [tree_run_record(tree, run_id, self.session_id) for run_id in tree.in_start_order()] if last else []
+            worker.preload([session, *chunk, *runs] if start == 0 else [*chunk, *runs], len(chunk))
         worker.session_sent = True
 
     def _check_stalls(self) -> None:
