@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = ["LIGHT_FIELDS", "Mirror"]
 
-LIGHT_FIELDS: Final = ("run_id", "status", "display_status", "streamed_chunks", "first_token", "chunks_not_kept")
+LIGHT_FIELDS: Final = (
+    "run_id",
+    "status",
+    "display_status",
+    "streamed_chunks",
+    "first_token",
+    "ttft_s",
+    "chunks_not_kept",
+)
 """Fields of a run touched only by streamed tokens since the previous message (its "light" update)."""
 
 
@@ -123,7 +131,7 @@ class Mirror:
             self.priced += sign
         if wire["status"] == "error":
             self.errors += sign
-        if wire["status"] == "running":
+        if wire["display_status"] == "running":  # not abandoned ones: nothing will end those
             self.running += sign
 
     def totals(self) -> dict[str, Any]:

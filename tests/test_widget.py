@@ -137,6 +137,7 @@ def test_runs_touched_only_by_tokens_get_light_updates(make_widget, recorder, cl
             "display_status": "running",
             "streamed_chunks": 10,
             "first_token": light[0]["first_token"],
+            "ttft_s": light[0]["first_token"] - recorder.run("m").start,
             "chunks_not_kept": 0,
             "light": True,
         }
@@ -395,3 +396,18 @@ def test_in_a_real_kernel_the_saved_widget_state_holds_the_whole_trace(tmp_path)
     last_model = [run for run in snapshot["runs"] if run["run_type"] == "chat_model"][-1]
     assert joined(snapshot["streams"][last_model["run_id"]], "text") == answer
     assert answer
+
+
+def test_abandoned_runs_are_not_counted_as_running(make_widget, recorder):
+    """The header's live dot and the widget's quiet snapshot go by ``totals.running``: an abandoned run (its
+    cell ended, nothing will end it) no longer counts, and counts again if a token shows it alive."""
+    widget = make_widget(recorder)
+    start_model(recorder, "m", parent=None)
+    widget.flush()
+    assert widget.deltas()[-1]["totals"]["running"] == 1
+    assert recorder.mark_abandoned() == 1
+    widget.flush()
+    assert widget.deltas()[-1]["totals"]["running"] == 0
+    recorder.token("m", None, "late", 0)
+    widget.flush()
+    assert widget.deltas()[-1]["totals"]["running"] == 1

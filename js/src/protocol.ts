@@ -17,6 +17,7 @@ export interface RunLight {
   display_status: DisplayStatus;
   streamed_chunks: number;
   first_token: number | null;
+  ttft_s: number | null;
   chunks_not_kept: number;
   light: true;
 }

@@ -77,6 +77,7 @@ describe("TraceStore deltas", () => {
             display_status: "running",
             streamed_chunks: 7,
             first_token: 2,
+            ttft_s: 1,
             chunks_not_kept: 0,
             light: true,
           },
