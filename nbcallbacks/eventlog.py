@@ -82,13 +82,13 @@ class EventLog:
             self.thread_names.append(name)
         return index
 
-    def thread_index(self, ident: int, name: str | None = None) -> int:
-        """Index of a thread by its ident; ``name`` when known, else looked up among the live threads."""
+    def thread_index(self, ident: int) -> int:
+        """Index of a thread by its ident (its name looked up among the live threads the first time)."""
         index = self._threads.get(ident)
         if index is None:
-            if name is None and ident == threading.get_ident():
+            if ident == threading.get_ident():
                 name = threading.current_thread().name
-            if name is None:
+            else:
                 name = next((t.name for t in threading.enumerate() if t.ident == ident), f"Thread-{ident}")
             index = self.thread_slot(name)
             self._threads[ident] = index
@@ -171,7 +171,7 @@ class EventLog:
         """Run indices of entries ``start:stop``: those touched by tokens, and those touched by anything else."""
         by_tokens: set[int] = set()
         by_others: set[int] = set()
-        for meta in self.metas[start:stop]:
+        for meta in set(self.metas[start:stop]):  # a stream's tokens share one packed integer
             run_index, _, code = unpack(meta)
             (by_tokens if code == TOKEN_EVENT_CODE else by_others).add(run_index)
         return by_tokens, by_others

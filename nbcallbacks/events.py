@@ -46,10 +46,10 @@ EVENT_CODE: Final[dict[str, int]] = {name: code for code, name in enumerate(EVEN
 TOKEN_EVENT_CODE: Final = EVENT_CODE["llm_new_token"]
 
 METRIC_EVENT: Final = "nbcallbacks.metric"
+"""Name of the LangChain custom event that ``nbcallbacks.metric`` dispatches."""
 
 MODEL_RUN_TYPES: Final = frozenset({"llm", "chat_model"})
 """Run types of model calls (the runs that stream tokens, report usage and have a price)."""
-"""Name of the LangChain custom event that ``nbcallbacks.metric`` dispatches."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from nbcallbacks.events import EVENT_CODE
+from nbcallbacks.events import TOKEN_EVENT_CODE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HeldText"]
 
-_TOKEN_CODE = EVENT_CODE["llm_new_token"]
 _get_ident = threading.get_ident
 
 
@@ -61,7 +60,7 @@ class HeldText:
                 return
             index = self._runs.keep_text(run, text, kind)
             thread = self._log.thread_index(_get_ident())
-            self._log.append(now, run.order, thread, _TOKEN_CODE, index, {"held_back": True})
+            self._log.append(now, run.order, thread, TOKEN_EVENT_CODE, index, {"held_back": True})
         self._wake()
 
     def rewrite_kept_text(self, run_id: Hashable, rewrite: Callable[[list[str], bytearray], list[str] | None]) -> None:

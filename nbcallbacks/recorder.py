@@ -37,7 +37,6 @@ _SETTLE_AT = 512
 _USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
 _get_ident = threading.get_ident
 _METRIC_CODE = EVENT_CODE["metric"]
-_TOKEN_CODE = EVENT_CODE["llm_new_token"]
 _ABANDONED_CODE = EVENT_CODE["run_abandoned"]
 
 
@@ -108,19 +107,28 @@ class Recorder(HeldText):
         """Append one non-token event to the log (lock held); returns its sequence number."""
         return self._log.append(now, run_index, self._log.thread_index(_get_ident()), code, data=data)
 
-    def _new_run(self, key: Hashable, parent_key: Hashable | None, name: str, run_type: str, now: float) -> RunRecord:
-        run = self._runs.new(
-            key, parent_key, name=name, run_type=run_type, now=now, started=True, thread=threading.current_thread().name
-        )
-        if self._log.first_time is None:
-            self._log.first_time = now
-        return run
+    def _new_run(  # noqa: PLR0913 - a new run's facts
+        self,
+        key: Hashable,
+        parent_key: Hashable | None,
+        name: str,
+        run_type: str,
+        now: float,
+        *,
+        started: bool = True,
+        thread: str | None = None,
+    ) -> RunRecord:
+        """A new run (lock held); ``thread`` defaults to this thread's name.
+
+        The event logged next for it sets the log's ``first_time`` if it is the first.
+        """
+        if thread is None:
+            thread = threading.current_thread().name
+        return self._runs.new(key, parent_key, name=name, run_type=run_type, now=now, started=started, thread=thread)
 
     def _placeholder(self, key: Hashable, parent_key: Hashable | None, run_type: str, now: float) -> RunRecord:
         """A run met first through an end or error: kept, marked as never started."""
-        run = self._new_run(key, parent_key, "(unknown)", run_type, now)
-        run.started = False
-        return run
+        return self._new_run(key, parent_key, "(unknown)", run_type, now, started=False)
 
     def _ending(  # noqa: PLR0913, PLR0917 - the facts of an end event
         self,
@@ -147,10 +155,8 @@ class Recorder(HeldText):
         return run
 
     def _token_placeholder(self, key: Hashable, parent_key: Hashable | None, now: float) -> RunRecord:
-        """A run met first through a token (queued on another thread, whose name the run keeps)."""
-        run = self._placeholder(key, parent_key, "llm", now)
-        run.thread = ""
-        return run
+        """A run met first through a token (queued on another thread: no thread name to give it)."""
+        return self._new_run(key, parent_key, "(unknown)", "llm", now, started=False, thread="")
 
     def start_run(  # noqa: PLR0913 - a start event carries all of these
         self,
@@ -312,8 +318,8 @@ class Recorder(HeldText):
                     run.abandoned = True
                     count += 1
                     self._append(now, _ABANDONED_CODE, run.order, None)
-        if count and self._armed:
-            self._notify()
+        if count:
+            self._wake()
         return count
 
     def record_handler_error(self, where: str, exc: BaseException, *, notify: bool = True) -> None:
@@ -330,8 +336,8 @@ class Recorder(HeldText):
             self.handler_error_count += 1
             if len(self._handler_errors) < _MAX_HANDLER_ERRORS_KEPT:
                 self._handler_errors.append(entry)
-        if notify and self._armed:
-            self._notify()
+        if notify:
+            self._wake()
 
     # --- subscriptions
 
@@ -356,7 +362,7 @@ class Recorder(HeldText):
 
     def _wake(self) -> None:
         """Wake armed subscribers, if any (after a change, outside the lock)."""
-        if self._armed:
+        if not self._wake_at:  # armed (read directly: this runs after every event)
             self._notify()
 
     def _notify(self) -> None:

@@ -54,10 +54,6 @@ class TokenQueue:
         self._max_tokens = max_tokens
         self._placeholder = placeholder
 
-    def __len__(self) -> int:
-        """Tokens waiting."""
-        return len(self.pending)
-
     def slot(self, key: Hashable, parent_key: Hashable | None) -> int:
         """The slot of a run id (made on its first token; any thread, no lock): once per stream, not per token.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nbcallbacks.events import MODEL_RUN_TYPES
 from nbcallbacks.langchain.base import never_raises
 from nbcallbacks.langchain.decode import (
     MAX_SAFE_INT,
@@ -72,7 +73,7 @@ class CallbackIntake(TokenIntake, NoteIntake):
             inputs=snapshot,
             data=snapshot,
             model=model,
-            provider=provider_name(metadata) if model is not None or run_type in {"llm", "chat_model"} else None,
+            provider=provider_name(metadata) if model is not None or run_type in MODEL_RUN_TYPES else None,
             langgraph_node=None if node is None else safe_str(node),
             langgraph_step=step if type(step) is int and abs(step) <= MAX_SAFE_INT else None,
             hidden=bool(tags) and "langsmith:hidden" in tags,  # type: ignore[operator]
