@@ -82,13 +82,13 @@ class EventLog:
             self.thread_names.append(name)
         return index
 
-    def thread_index(self, ident: int) -> int:
-        """Index of a thread by its ident (its name looked up among the live threads the first time)."""
+    def thread_index(self, ident: int, name: str | None = None) -> int:
+        """Index of a thread by its ident; ``name`` when known (noted while it lived), else looked up."""
         index = self._threads.get(ident)
         if index is None:
-            if ident == threading.get_ident():
+            if name is None and ident == threading.get_ident():
                 name = threading.current_thread().name
-            else:
+            if name is None:
                 name = next((t.name for t in threading.enumerate() if t.ident == ident), f"Thread-{ident}")
             index = self.thread_slot(name)
             self._threads[ident] = index
@@ -101,13 +101,20 @@ class EventLog:
     def extend_tokens(self, times: Sequence[float], run_index: int, thread: int, first_index: int, kept: int) -> None:
         """Add token entries of one run and thread: the first ``kept`` keep text from ``first_index`` on."""
         count = len(times)
-        if self.first_time is None and count:
+        indices = range(first_index, first_index + kept)
+        self.extend_entries(
+            times,
+            [pack(run_index, thread, TOKEN_EVENT_CODE)] * count,
+            indices if kept == count else [*indices, *[NO_TOKEN] * (count - kept)],
+        )
+
+    def extend_entries(self, times: Sequence[float], metas: Sequence[int], token_indices: Sequence[int]) -> None:
+        """Add entries column by column (``pack``ed metas; ``NO_TOKEN`` where no text is kept)."""
+        if self.first_time is None and times:
             self.first_time = times[0]
         self.times.extend(times)
-        self.metas.extend([pack(run_index, thread, TOKEN_EVENT_CODE)] * count)
-        self.token_indices.extend(range(first_index, first_index + kept))
-        if kept < count:
-            self.token_indices.extend([NO_TOKEN] * (count - kept))
+        self.metas.extend(metas)
+        self.token_indices.extend(token_indices)
         self._bound()
 
     def append(  # noqa: PLR0913, PLR0917 - one entry's columns

@@ -8,9 +8,11 @@ its lock before any other write or read, so one thread's events keep their order
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import TYPE_CHECKING
 
-from nbcallbacks.eventlog import NO_TOKEN
+from nbcallbacks.eventlog import NO_TOKEN, pack
+from nbcallbacks.events import TOKEN_EVENT_CODE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -49,6 +51,8 @@ class TokenQueue:
         self._keys: dict[int, tuple[Hashable, Hashable | None]] = {}
         self._next_slot = itertools.count().__next__
         self._slot_runs: dict[int, RunRecord] = {}
+        self._thread_names: dict[int, str] = {}
+        """Thread ident -> name, noted on the token's own thread (a thread may be gone when its tokens are applied)."""
         self._runs = runs
         self._log = log
         self._max_tokens = max_tokens
@@ -64,6 +68,7 @@ class TokenQueue:
             slot = self._next_slot()
             self._keys[slot] = (key, parent_key)
             self._slots[key] = slot
+        self._thread_names[threading.get_ident()] = threading.current_thread().name
         return slot
 
     def drain(self) -> None:
@@ -78,8 +83,10 @@ class TokenQueue:
         if len(set(slots)) == 1 and len(set(idents)) == 1:
             self._apply_stream(slots[0], texts, kinds, times, idents[0])  # the common case: one stream, one thread
         else:
-            for item in items:
-                self._apply_one(item)
+            self._apply_mixed(slots, texts, kinds, times, idents)
+
+    def _thread_index(self, ident: int) -> int:
+        return self._log.thread_index(ident, self._thread_names.get(ident))
 
     def _run_of(self, slot: int, now: float) -> RunRecord:
         run = self._slot_runs.get(slot)
@@ -90,22 +97,44 @@ class TokenQueue:
             self._slot_runs[slot] = run
         return run
 
-    def _apply_one(self, item: Pending) -> None:
-        slot, text, kind, now, ident = item
-        run = self._run_of(slot, now)
-        run.streamed_chunks += 1
-        run.abandoned = False  # it is alive after all
-        if run.first_token is None and text:
-            run.first_token = now
-        texts = run.token_texts
-        index = len(texts)
-        if index < self._max_tokens:
-            texts.append(text)
-            run.token_kinds.append(kind)
-            self._log.extend_tokens((now,), run.order, self._log.thread_index(ident), index, 1)
-        else:
-            run.chunks_not_kept += 1
-            self._log.extend_tokens((now,), run.order, self._log.thread_index(ident), NO_TOKEN, 0)
+    def _apply_mixed(
+        self,
+        slots: tuple[int, ...],
+        texts: tuple[str, ...],
+        kinds: tuple[int, ...],
+        times: tuple[float, ...],
+        idents: tuple[int, ...],
+    ) -> None:
+        """Tokens of several runs or threads (a batch's streams), applied in arrival order.
+
+        Each run is looked up once per drain, each (run, thread) packed once, and the log extended once.
+        """
+        runs: dict[int, RunRecord] = {}
+        metas: dict[tuple[int, int], int] = {}
+        entry_metas: list[int] = []
+        indices: list[int] = []
+        log, max_tokens = self._log, self._max_tokens
+        for slot, text, kind, now, ident in zip(slots, texts, kinds, times, idents, strict=True):
+            run = runs.get(slot)
+            if run is None:
+                run = runs[slot] = self._run_of(slot, now)
+                run.abandoned = False  # it is alive after all
+            run.streamed_chunks += 1
+            if run.first_token is None and text:
+                run.first_token = now
+            kept = run.token_texts
+            if len(kept) < max_tokens:
+                indices.append(len(kept))
+                kept.append(text)
+                run.token_kinds.append(kind)
+            else:
+                indices.append(NO_TOKEN)
+                run.chunks_not_kept += 1
+            meta = metas.get((slot, ident))
+            if meta is None:
+                meta = metas[slot, ident] = pack(run.order, self._thread_index(ident), TOKEN_EVENT_CODE)
+            entry_metas.append(meta)
+        log.extend_entries(times, entry_metas, indices)
 
     def _apply_stream(
         self,
@@ -131,4 +160,4 @@ class TokenQueue:
             kept.extend(texts[:room])
             run.token_kinds.extend(bytes(kinds[:room]))
         run.chunks_not_kept += count - room
-        self._log.extend_tokens(times, run.order, self._log.thread_index(ident), start, room)
+        self._log.extend_tokens(times, run.order, self._thread_index(ident), start, room)

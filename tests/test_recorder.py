@@ -310,3 +310,37 @@ def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock)
     ], "tokens past max_tokens_per_run are counted, not kept"
     assert got_records[0]["elapsed_s"] == 0.0
     assert list(got_records[0])[:2] == ["kind", "session"]
+
+
+def test_interleaved_streams_of_several_threads_are_applied_in_arrival_order(clock: ManualClock) -> None:
+    """A drain holding tokens of several runs and threads (a batch's streams) keeps every token's place, run,
+    thread, time and kept text, and each run's counts, past its limit too."""
+    rec = Recorder(Limits(max_tokens_per_run=3), clock=clock)
+    a, b = _ids(2)
+    rec.start_run(a, None, event="chat_model_start", name="a", run_type="chat_model")
+    rec.start_run(b, None, event="chat_model_start", name="b", run_type="chat_model")
+    sent: list[tuple[uuid.UUID, str, str]] = []
+
+    def stream(run: uuid.UUID, label: str, count: int) -> None:
+        for i in range(count):
+            clock.advance(0.001)
+            rec.token(run, None, f"{label}{i}", 0)
+            sent.append((run, f"{label}{i}", threading.current_thread().name))
+
+    stream(a, "a", 2)
+    stream(b, "b", 2)
+    worker = threading.Thread(target=stream, args=(a, "w", 3), name="worker")
+    worker.start()
+    worker.join()
+    stream(b, "c", 3)
+    rows = [row for row in rec.events() if row.event == "llm_new_token"]
+    assert [(row.run_id, row.thread) for row in rows] == [(str(run), thread) for run, _, thread in sent]
+    assert [row.time for row in rows] == sorted(row.time for row in rows)
+    assert [row.token for row in rows] == ["a0", "a1", "b0", "b1", "w0", None, None, "c0", None, None]
+    ra, rb = (rec.run(str(run)) for run in (a, b))
+    assert ra is not None
+    assert rb is not None
+    assert (ra.streamed_chunks, ra.chunks_not_kept, rec.run_text(str(a))) == (5, 2, "a0a1w0")
+    assert (rb.streamed_chunks, rb.chunks_not_kept, rec.run_text(str(b))) == (5, 2, "b0b1c0")
+    assert ra.first_token == rows[0].time
+    assert rb.first_token == rows[2].time
