@@ -6,7 +6,6 @@ export interface TimingRow {
   id: string;
   name: string;
   type: string;
-  status: string;
   start: number;
   duration: number | null;
   ttft: number | null;
@@ -27,7 +26,6 @@ export function timingRow(run: RunWire, origin: number): TimingRow {
     id: run.run_id,
     name: run.name,
     type: run.run_type,
-    status: run.status,
     start: run.start - origin,
     duration: duration(run),
     ttft: ttft(run),

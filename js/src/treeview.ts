@@ -199,11 +199,6 @@ export class TreeView {
     this.list.render();
   }
 
-  /** Row ids in the order shown (for shift-click ranges). */
-  visibleOrder(): readonly string[] {
-    return this.order;
-  }
-
   /** Failed and interrupted runs in tree order, collapsed branches included (next/previous error). */
   errorOrder(): string[] {
     const rows = flatten(this.forest, () => true, this.include);
@@ -336,7 +331,7 @@ export class TreeView {
     if (total !== null) lines.push(`${formatCount(total)} tokens`);
     const cost = costText(run);
     if (cost) lines.push(cost);
-    if (st === "error" || st === "interrupted") lines.push(st);
+    if (isErrorRun(run)) lines.push(st);
     const title = lines.join(" · ");
     if (wf.title !== title) wf.title = title;
   }

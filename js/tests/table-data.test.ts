@@ -7,7 +7,6 @@ const row = (id: string, order: number, name: string, d: number | null): TimingR
   id,
   name,
   type: "tool",
-  status: "ok",
   start: order,
   duration: d,
   ttft: null,
