@@ -3,6 +3,7 @@ import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration, formatUsd, plural } from "./format";
 import { wallTime } from "./metrics";
+import { isModelRun, isPriceUnknown } from "./protocol";
 
 export class Header {
   readonly el: HTMLElement;
@@ -65,9 +66,9 @@ export class Header {
     let models = 0;
     let unpriced = 0;
     for (const run of store.runs.values()) {
-      if (run.run_type !== "chat_model" && run.run_type !== "llm") continue;
+      if (!isModelRun(run)) continue;
       models++;
-      if (run.cost_usd === null && run.status !== "running") unpriced++;
+      if (isPriceUnknown(run)) unpriced++;
     }
     const el = this.stats.cost;
     el.hidden = models === 0;

@@ -1,6 +1,6 @@
 /** Pure data for the timing table: row values, stable sorting, grouping with percentiles. */
 import { duration, tokensPerSecond, ttft } from "./metrics";
-import type { RunWire } from "./protocol";
+import { isPriceUnknown, type RunWire } from "./protocol";
 
 export interface TimingRow {
   id: string;
@@ -33,8 +33,7 @@ export function timingRow(run: RunWire, origin: number): TimingRow {
     tokensOut: run.output_tokens ?? (run.streamed_chunks > 0 ? run.streamed_chunks : null),
     rate: tokensPerSecond(run),
     cost: run.cost_usd_total,
-    costUnknown:
-      (run.run_type === "chat_model" || run.run_type === "llm") && run.cost_usd === null && run.status !== "running",
+    costUnknown: isPriceUnknown(run),
     order: run.order,
   };
 }

@@ -10,7 +10,7 @@ import { h, runTypeGlyph, setAttr, setHighlighted, setText, untrusted } from "./
 import { isErrorRun } from "./filter";
 import { formatCount, formatDuration, formatSeconds, formatUsd } from "./format";
 import { duration, tokenTotal, ttft } from "./metrics";
-import type { RunWire } from "./protocol";
+import { isPriceUnknown, type RunWire } from "./protocol";
 import { highlightRanges } from "./query";
 import { modsOf } from "./selection";
 import type { Change } from "./store";
@@ -457,6 +457,5 @@ export class TreeView {
 /** "cost $0.000115" (the run and its descendants), "price unknown" for a finished model call without one, or "". */
 function costText(run: RunWire): string {
   if (run.cost_usd_total !== null) return `cost ${formatUsd(run.cost_usd_total)}`;
-  const model = run.run_type === "chat_model" || run.run_type === "llm";
-  return model && run.status !== "running" ? "price unknown" : "";
+  return isPriceUnknown(run) ? "price unknown" : "";
 }
