@@ -2,8 +2,8 @@
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration, formatUsd, plural } from "./format";
-import { wallTime } from "./metrics";
 import { isModelRun, isPriceUnknown } from "./protocol";
+import { wallTime } from "./waterfall";
 
 export class Header {
   readonly el: HTMLElement;

@@ -6,7 +6,7 @@
 import type { ViewContext } from "./context";
 import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration } from "./format";
-import { duration } from "./metrics";
+import { elapsed } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
 import type { Change } from "./store";
 
@@ -181,7 +181,7 @@ export class StreamView {
     if (live) this.running.add(run.run_id);
     else this.running.delete(run.run_id);
     setAttr(block.head.time, "data-live", live ? "true" : null);
-    setText(block.head.time, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
+    setText(block.head.time, formatDuration(elapsed(run, this.ctx.store.kernelNow())));
     setAttr(block.el, "data-selected", this.ctx.store.isSelected(run.run_id) ? "true" : null);
     if (run.status === "error" && run.error && !block.el.querySelector(".nbc-block-error")) {
       block.el.appendChild(untrusted("div", "nbc-block-error", run.error));

@@ -1,5 +1,4 @@
 /** Pure data for the timing table: row values, stable sorting, grouping with percentiles. */
-import { duration, tokensPerSecond, ttft } from "./metrics";
 import { isPriceUnknown, type RunWire } from "./protocol";
 
 export interface TimingRow {
@@ -21,17 +20,18 @@ export interface TimingRow {
 
 export type SortDir = "asc" | "desc";
 
-export function timingRow(run: RunWire, origin: number): TimingRow {
+/** A run's row, from the kernel's derived fields (a running run has no duration or rate yet). */
+export function timingRow(run: RunWire): TimingRow {
   return {
     id: run.run_id,
     name: run.name,
     type: run.run_type,
-    start: run.start - origin,
-    duration: duration(run),
-    ttft: ttft(run),
+    start: run.start_offset_s,
+    duration: run.duration_s,
+    ttft: run.ttft_s,
     tokensIn: run.input_tokens,
     tokensOut: run.output_tokens ?? (run.streamed_chunks > 0 ? run.streamed_chunks : null),
-    rate: tokensPerSecond(run),
+    rate: run.tokens_per_s,
     cost: run.cost_usd_total,
     costUnknown: isPriceUnknown(run),
     order: run.order,

@@ -1,7 +1,6 @@
 /** The timing table: one row per run (or per name / run type), sortable, virtualised. */
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
-import { originOf } from "./metrics";
 import { formatCount, formatDuration, formatRate, formatSeconds, formatUsd } from "./format";
 import type { Change } from "./store";
 import {
@@ -149,10 +148,9 @@ export class TimingTable {
       this.dirty = false;
       this.builtAt = Date.now();
       const all = this.ctx.store.orderedRuns();
-      const origin = originOf(all);
       const { nav } = this.ctx;
       const runs = nav.active ? all.filter((r) => nav.has(r.run_id)) : all;
-      this.rows = runs.map((r) => timingRow(r, origin));
+      this.rows = runs.map(timingRow);
       let keys: string[];
       if (this.mode === "runs") {
         const sorted = sortRows(this.rows, this.sortKey as keyof TimingRow, this.sortDir);

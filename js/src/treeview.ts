@@ -9,7 +9,7 @@ import type { ViewContext } from "./context";
 import { h, runTypeGlyph, setAttr, setHighlighted, setText, untrusted } from "./dom";
 import { isErrorRun } from "./filter";
 import { formatCount, formatDuration, formatSeconds, formatUsd } from "./format";
-import { duration, tokenTotal, ttft } from "./metrics";
+import { elapsed, tokenTotal } from "./metrics";
 import { isPriceUnknown, type RunWire } from "./protocol";
 import { highlightRanges } from "./query";
 import { modsOf } from "./selection";
@@ -298,7 +298,7 @@ export class TreeView {
     status.title = st === "error" && run.error ? `error: ${run.error}` : st;
     const live = st === "running";
     setAttr(dur, "data-live", live ? "true" : null);
-    setText(dur, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
+    setText(dur, formatDuration(elapsed(run, this.ctx.store.kernelNow())));
     const total = tokenTotal(run);
     const known = run.cost_usd_total === null ? "" : formatUsd(run.cost_usd_total);
     setText(tok, [total === null ? "" : `${formatCount(total)} tok`, known].filter(Boolean).join(" · "));
@@ -321,13 +321,11 @@ export class TreeView {
     if (bar.tick !== null && bar.width > 0) {
       tick.style.left = `${(((bar.tick - bar.left) / bar.width) * 100).toFixed(3)}%`;
     }
-    const d = bar.live ? now - run.start : duration(run);
     const lines = [
       `start +${formatSeconds(run.start - this.scope.start)}`,
-      `duration ${formatDuration(d)}${bar.live ? " (running)" : ""}`,
+      `duration ${formatDuration(elapsed(run, now))}${bar.live ? " (running)" : ""}`,
     ];
-    const t = ttft(run);
-    if (t !== null) lines.push(`TTFT ${formatDuration(t)}`);
+    if (run.ttft_s !== null) lines.push(`TTFT ${formatDuration(run.ttft_s)}`);
     if (total !== null) lines.push(`${formatCount(total)} tokens`);
     const cost = costText(run);
     if (cost) lines.push(cost);
