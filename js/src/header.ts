@@ -85,7 +85,7 @@ export class Header {
   paint(now: number): void {
     const { store } = this.ctx;
     const t = store.totals;
-    const running = t.running > 0 && [...store.runs.values()].some((r) => r.display_status === "running");
+    const running = t.running > 0; // the kernel counts runs shown as running (abandoned ones are not)
     setAttr(this.live, "data-live", running ? "true" : "false");
     setAttr(this.live, "aria-label", running ? "running" : "idle");
     setAttr(this.live, "title", running ? `${formatCount(t.running)} running` : "idle");
