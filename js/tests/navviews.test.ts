@@ -225,4 +225,19 @@ describe("waterfall and selection", () => {
     const [el] = await mount(model);
     expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
   });
+
+  it("moves to the stream when a model run arrives, and back to the tree when a snapshot has none", async () => {
+    const model = new FakeModel(snapshot(1, [wire("a", 0)]));
+    const [el] = await mount(model);
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
+    model.delta({ base: 1, seq: 2, runs: [wire("a", 0, { end: 1002 })] }); // an update, no new run
+    await frame();
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
+    model.delta({ base: 2, seq: 3, runs: [wire("m", 1, { parent_run_id: "a", run_type: "chat_model" })] });
+    await frame();
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("stream");
+    model.fire("msg:custom", { type: "snapshot", ...snapshot(4, [wire("b", 0)]) }, []);
+    await frame();
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
+  });
 });
