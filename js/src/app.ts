@@ -50,6 +50,8 @@ export class App {
   private tab: TabName = "stream";
   /** The tab follows the content (tree for a trace without model runs) until the user picks one. */
   private autoTab = true;
+  /** The trace has a model run (for the automatic tab; kept up to date only while `autoTab`). */
+  private sawModelRun = false;
   private readonly nav = new NavFilter();
   private readonly search: HTMLInputElement;
   private readonly countEl: HTMLElement;
@@ -373,17 +375,7 @@ export class App {
     this.frame = 0;
     const change = this.pending;
     this.pending = emptyChange();
-    if (this.autoTab && this.ctx.store.runs.size > 0) {
-      let model = false;
-      for (const run of this.ctx.store.runs.values()) {
-        if (isModelRun(run)) {
-          model = true;
-          break;
-        }
-      }
-      const want: TabName = model ? "stream" : "tree";
-      if (want !== this.tab) this.setTab(want, true);
-    }
+    if (this.autoTab && (change.reset || change.newRuns)) this.followContent(change);
     this.paintNav();
     mergeChange(this.pendingTree, change);
     mergeChange(this.pendingTable, change);
@@ -405,6 +397,24 @@ export class App {
     setAttr(this.el, "data-running", this.ctx.store.totals.running > 0 ? "true" : "false");
     setAttr(this.el, "data-has-selection", this.ctx.store.selected ? "true" : "false");
     this.compareButton.hidden = !this.onCompare || comparePair(this.ctx.store.selection.ids) === null;
+  }
+
+  /** The automatic tab: the stream once there is a model run, else the tree. Looks only at runs new since last time. */
+  private followContent(change: Change): void {
+    const { store } = this.ctx;
+    if (change.reset) this.sawModelRun = false;
+    if (!this.sawModelRun) {
+      for (const id of change.reset ? store.runIds : change.runs) {
+        const run = store.runs.get(id);
+        if (run && isModelRun(run)) {
+          this.sawModelRun = true;
+          break;
+        }
+      }
+    }
+    if (store.runs.size === 0) return;
+    const want: TabName = this.sawModelRun ? "stream" : "tree";
+    if (want !== this.tab) this.setTab(want, true);
   }
 
   private paintTree(): void {

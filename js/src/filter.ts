@@ -27,8 +27,6 @@ export class NavFilter {
   private readonly hay = new Map<string, Haystack>();
   /** Runs passing every active predicate (valid only while `active`). */
   private matched = new Set<string>();
-  /** Bumped whenever the matched set (or whether the filter is active) changes. */
-  version = 0;
 
   get active(): boolean {
     return this.query.terms.length > 0 || this.errorsOnly || this.keyOnly;
@@ -71,7 +69,6 @@ export class NavFilter {
     const next = new Set<string>();
     if (this.active) for (const run of runs) if (this.passes(run)) next.add(run.run_id);
     this.matched = next;
-    this.version++;
   }
 
   /** Runs changed or arrived: refresh their text and membership. Returns true when the matched set changed. */
@@ -87,7 +84,6 @@ export class NavFilter {
         changed = true;
       }
     }
-    if (changed) this.version++;
     return changed;
   }
 

@@ -2,7 +2,8 @@
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration, formatUsd, plural } from "./format";
-import { wallTime } from "./metrics";
+import { isModelRun, isPriceUnknown } from "./protocol";
+import { wallTime } from "./waterfall";
 
 export class Header {
   readonly el: HTMLElement;
@@ -65,9 +66,9 @@ export class Header {
     let models = 0;
     let unpriced = 0;
     for (const run of store.runs.values()) {
-      if (run.run_type !== "chat_model" && run.run_type !== "llm") continue;
+      if (!isModelRun(run)) continue;
       models++;
-      if (run.cost_usd === null && run.status !== "running") unpriced++;
+      if (isPriceUnknown(run)) unpriced++;
     }
     const el = this.stats.cost;
     el.hidden = models === 0;
@@ -84,7 +85,7 @@ export class Header {
   paint(now: number): void {
     const { store } = this.ctx;
     const t = store.totals;
-    const running = t.running > 0 && [...store.runs.values()].some((r) => r.display_status === "running");
+    const running = t.running > 0; // the kernel counts runs shown as running (abandoned ones are not)
     setAttr(this.live, "data-live", running ? "true" : "false");
     setAttr(this.live, "aria-label", running ? "running" : "idle");
     setAttr(this.live, "title", running ? `${formatCount(t.running)} running` : "idle");

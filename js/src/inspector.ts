@@ -3,7 +3,6 @@ import type { ViewContext } from "./context";
 import { h, runTypeGlyph, untrusted } from "./dom";
 import { DASH, formatCount, formatDuration, formatRate, formatSeconds } from "./format";
 import { asChatLines, kindOf, openByDefault, scalarText, summarize } from "./jsonfold";
-import { duration, originOf, tokensPerSecond, ttft } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
 
 const MAX_CHILDREN = 500;
@@ -84,7 +83,7 @@ export class Inspector {
       return;
     }
     // Repaint only when the selected run changed in a visible way (never per token).
-    const key = [run.status, run.end, run.display_status, run.total_tokens, run.error, JSON.stringify(run.metrics), store.selection.ids.length].join("|");
+    const key = [run.status, run.end, run.display_status, run.ttft_s, run.total_tokens, run.error, JSON.stringify(run.metrics), store.selection.ids.length].join("|");
     if (!force && this.shown === id && this.shownKey === key) return;
     this.shown = id;
     this.shownKey = key;
@@ -128,21 +127,20 @@ export class Inspector {
     actions.appendChild(tree);
     out.push(actions);
 
-    const origin = originOf(this.ctx.store.runs.values());
     const facts: Array<[string, string]> = [
       ["type", run.run_type],
       ["run id", run.run_id],
       ["parent", run.parent_run_id ?? DASH],
-      ["start", `+${formatSeconds(run.start - origin)}`],
-      ["duration", formatDuration(duration(run))],
+      ["start", `+${formatSeconds(run.start_offset_s)}`],
+      ["duration", formatDuration(run.duration_s)],
     ];
     if (isModelRun(run) || run.model) facts.splice(3, 0, ["model", run.model ?? DASH]);
     if (isModelRun(run)) {
       facts.push(
-        ["TTFT", formatDuration(ttft(run))],
+        ["TTFT", formatDuration(run.ttft_s)],
         ["streamed", `${formatCount(run.streamed_chunks)} chunks`],
         ["tokens in/out", `${formatCount(run.input_tokens)} / ${formatCount(run.output_tokens)}`],
-        ["tokens/s", formatRate(tokensPerSecond(run))],
+        ["tokens/s", formatRate(run.tokens_per_s)],
       );
     }
     if (run.langgraph_node) facts.push(["node", run.langgraph_node]);

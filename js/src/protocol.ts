@@ -103,3 +103,8 @@ export const MODEL_RUN_TYPES: ReadonlySet<string> = new Set(["llm", "chat_model"
 export function isModelRun(run: Pick<RunWire, "run_type">): boolean {
   return MODEL_RUN_TYPES.has(run.run_type);
 }
+
+/** A model call that is over (not running) without a known price: shown as "price unknown", never as $0. */
+export function isPriceUnknown(run: Pick<RunWire, "run_type" | "cost_usd" | "status">): boolean {
+  return isModelRun(run) && run.cost_usd === null && run.status !== "running";
+}

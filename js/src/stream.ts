@@ -6,7 +6,7 @@
 import type { ViewContext } from "./context";
 import { h, runTypeGlyph, setAttr, setText, untrusted } from "./dom";
 import { formatCount, formatDuration } from "./format";
-import { duration } from "./metrics";
+import { elapsed } from "./metrics";
 import { isModelRun, type RunWire } from "./protocol";
 import type { Change } from "./store";
 
@@ -88,6 +88,7 @@ export class StreamView {
       this.shownBlocks = 0;
     }
     let grew = false;
+    const painted = new Set<string>();
     // Every new run is in `change.runs` (createBlock keeps start order), so only a reset walks all runs.
     const ids: Iterable<string> = change.reset ? store.runIds : change.runs;
     for (const id of ids) {
@@ -99,6 +100,7 @@ export class StreamView {
         grew = true;
       }
       this.paintHead(block, run);
+      painted.add(id);
     }
     const tokenIds = change.reset ? store.streams.keys() : change.tokens.values();
     for (const id of tokenIds) {
@@ -108,7 +110,7 @@ export class StreamView {
     if (change.filter) this.applyFilter(); // new blocks were shown or hidden as they were made
     this.empty.hidden = this.blocks.size > 0 && (!this.ctx.nav.active || this.shownBlocks > 0);
     setText(this.empty, this.blocks.size > 0 ? "No model output matches the filter." : "No model output yet.");
-    this.tickRunning(); // elapsed times of all running blocks move together
+    this.tickRunning(painted); // elapsed times of all running blocks move together
     if (grew) {
       if (this.follow) this.toBottom();
       else this.jump.hidden = false;
@@ -181,7 +183,7 @@ export class StreamView {
     if (live) this.running.add(run.run_id);
     else this.running.delete(run.run_id);
     setAttr(block.head.time, "data-live", live ? "true" : null);
-    setText(block.head.time, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
+    this.paintTime(block, run);
     setAttr(block.el, "data-selected", this.ctx.store.isSelected(run.run_id) ? "true" : null);
     if (run.status === "error" && run.error && !block.el.querySelector(".nbc-block-error")) {
       block.el.appendChild(untrusted("div", "nbc-block-error", run.error));
@@ -236,12 +238,20 @@ export class StreamView {
     }
   }
 
-  /** Repaint the headers of running blocks (their elapsed time), once a second while anything runs. */
-  tickRunning(): void {
-    for (const id of [...this.running]) {
+  private paintTime(block: Block, run: RunWire): void {
+    setText(block.head.time, formatDuration(elapsed(run, this.ctx.store.kernelNow())));
+  }
+
+  /**
+   * Move the elapsed time of running blocks (once a second while anything runs, and with each paint), except
+   * those in `skip` (just painted). Only the time: a run's other fields change with a delta, which paints its head.
+   */
+  tickRunning(skip?: ReadonlySet<string>): void {
+    for (const id of this.running) {
+      if (skip?.has(id)) continue;
       const block = this.blocks.get(id);
       const run = this.ctx.store.runs.get(id);
-      if (block && run) this.paintHead(block, run);
+      if (block && run) this.paintTime(block, run);
     }
   }
 }

@@ -1,12 +1,10 @@
 /** Pure data for the timing table: row values, stable sorting, grouping with percentiles. */
-import { duration, tokensPerSecond, ttft } from "./metrics";
-import type { RunWire } from "./protocol";
+import { isPriceUnknown, type RunWire } from "./protocol";
 
 export interface TimingRow {
   id: string;
   name: string;
   type: string;
-  status: string;
   start: number;
   duration: number | null;
   ttft: number | null;
@@ -22,21 +20,20 @@ export interface TimingRow {
 
 export type SortDir = "asc" | "desc";
 
-export function timingRow(run: RunWire, origin: number): TimingRow {
+/** A run's row, from the kernel's derived fields (a running run has no duration or rate yet). */
+export function timingRow(run: RunWire): TimingRow {
   return {
     id: run.run_id,
     name: run.name,
     type: run.run_type,
-    status: run.status,
-    start: run.start - origin,
-    duration: duration(run),
-    ttft: ttft(run),
+    start: run.start_offset_s,
+    duration: run.duration_s,
+    ttft: run.ttft_s,
     tokensIn: run.input_tokens,
     tokensOut: run.output_tokens ?? (run.streamed_chunks > 0 ? run.streamed_chunks : null),
-    rate: tokensPerSecond(run),
+    rate: run.tokens_per_s,
     cost: run.cost_usd_total,
-    costUnknown:
-      (run.run_type === "chat_model" || run.run_type === "llm") && run.cost_usd === null && run.status !== "running",
+    costUnknown: isPriceUnknown(run),
     order: run.order,
   };
 }

@@ -1,7 +1,6 @@
 /** The timing table: one row per run (or per name / run type), sortable, virtualised. */
 import type { ViewContext } from "./context";
 import { h, setAttr, setText, untrusted } from "./dom";
-import { originOf } from "./metrics";
 import { formatCount, formatDuration, formatRate, formatSeconds, formatUsd } from "./format";
 import type { Change } from "./store";
 import {
@@ -66,7 +65,12 @@ export class TimingTable {
   private sortDir: SortDir = "asc";
   private rows: TimingRow[] = [];
   private groups: GroupRow[] = [];
+  /** What the list shows, by its keys: runs (runs mode) or groups. */
   private byId = new Map<string, TimingRow | GroupRow>();
+  /** Every run's row as last built or updated (in either mode). */
+  private rowById = new Map<string, TimingRow>();
+  /** The mode the header cells were made for ("" before the first). */
+  private headerMode: Mode | "" = "";
   private dirty = true;
   private builtAt = 0;
   private timer = 0;
@@ -128,20 +132,47 @@ export class TimingTable {
   paint(change: Change): void {
     if (change.selection) this.list.markAllDirty();
     if (change.reset || change.newRuns || change.filter) this.dirty = true;
-    else if (change.runs.size) {
-      // Runs only updated (tokens, ends): re-sort at most a few times a second, not per frame.
-      const wait = REBUILD_EVERY_MS - (Date.now() - this.builtAt);
-      if (wait > 0) {
-        if (!this.timer) {
-          this.timer = window.setTimeout(() => {
-            this.timer = 0;
-            this.dirty = true;
-            this.render();
-          }, wait);
-        }
-      } else this.dirty = true;
-    }
+    else if (change.runs.size && this.updateRows(change.runs)) this.rebuildSoon();
     this.render();
+  }
+
+  /**
+   * Runs only updated (tokens, ends): refresh their rows in place and repaint them. Returns true when the shown
+   * order (the sort column's value) or a group's numbers (duration, name, type) may have changed.
+   */
+  private updateRows(ids: Iterable<string>): boolean {
+    const key = this.sortKey as keyof TimingRow;
+    let reorder = false;
+    for (const id of ids) {
+      const run = this.ctx.store.runs.get(id);
+      const old = this.rowById.get(id);
+      if (!run || !old) continue;
+      const row = timingRow(run);
+      this.rowById.set(id, row);
+      if (this.mode === "runs") {
+        if (!this.byId.has(id)) continue; // filtered out: a change of membership comes as change.filter
+        this.byId.set(id, row);
+        this.list.markDirty(id);
+        if (row[key] !== old[key]) reorder = true;
+      } else if (row.duration !== old.duration || row.name !== old.name || row.type !== old.type) reorder = true;
+    }
+    return reorder;
+  }
+
+  /** Re-sort / regroup at most a few times a second, not per frame. */
+  private rebuildSoon(): void {
+    const wait = REBUILD_EVERY_MS - (Date.now() - this.builtAt);
+    if (wait <= 0) {
+      this.dirty = true;
+      return;
+    }
+    if (!this.timer) {
+      this.timer = window.setTimeout(() => {
+        this.timer = 0;
+        this.dirty = true;
+        this.render();
+      }, wait);
+    }
   }
 
   render(): void {
@@ -149,10 +180,10 @@ export class TimingTable {
       this.dirty = false;
       this.builtAt = Date.now();
       const all = this.ctx.store.orderedRuns();
-      const origin = originOf(all);
       const { nav } = this.ctx;
       const runs = nav.active ? all.filter((r) => nav.has(r.run_id)) : all;
-      this.rows = runs.map((r) => timingRow(r, origin));
+      this.rows = runs.map(timingRow);
+      this.rowById = new Map(this.rows.map((r) => [r.id, r]));
       let keys: string[];
       if (this.mode === "runs") {
         const sorted = sortRows(this.rows, this.sortKey as keyof TimingRow, this.sortDir);
@@ -164,35 +195,47 @@ export class TimingTable {
         this.byId = new Map(this.groups.map((g) => [g.id, g]));
       }
       this.el.dataset.mode = this.mode;
-      this.renderHeader();
+      this.paintHeader();
       this.list.setKeys(keys);
     }
     this.list.render();
   }
 
-  private renderHeader(): void {
-    const cells = this.columns().map((col) => {
-      const cell = h("div", `nbc-th${col.numeric ? " nbc-num" : ""}`);
-      cell.setAttribute("role", "columnheader");
-      cell.dataset.col = col.key;
-      if (col.title) cell.title = col.title;
-      const sorted = this.sortKey === col.key;
-      cell.setAttribute("aria-sort", sorted ? (this.sortDir === "asc" ? "ascending" : "descending") : "none");
-      const b = h("button", "nbc-sort", col.label + (sorted ? (this.sortDir === "asc" ? " ▲" : " ▼") : ""));
-      b.type = "button";
-      b.addEventListener("click", () => {
-        if (this.sortKey === col.key) this.sortDir = this.sortDir === "asc" ? "desc" : "asc";
-        else {
-          this.sortKey = col.key;
-          this.sortDir = col.numeric && col.key !== "start" ? "desc" : "asc";
-        }
-        this.dirty = true;
-        this.render();
+  /**
+   * The column headers: made when the mode changes (its columns differ), else only their sort marks are updated,
+   * so a sort button keeps keyboard focus through clicks and live rebuilds.
+   */
+  private paintHeader(): void {
+    const columns = this.columns();
+    if (this.headerMode !== this.mode) {
+      this.headerMode = this.mode;
+      const cells = columns.map((col) => {
+        const cell = h("div", `nbc-th${col.numeric ? " nbc-num" : ""}`);
+        cell.setAttribute("role", "columnheader");
+        cell.dataset.col = col.key;
+        if (col.title) cell.title = col.title;
+        const b = h("button", "nbc-sort", col.label);
+        b.type = "button";
+        b.addEventListener("click", () => {
+          if (this.sortKey === col.key) this.sortDir = this.sortDir === "asc" ? "desc" : "asc";
+          else {
+            this.sortKey = col.key;
+            this.sortDir = col.numeric && col.key !== "start" ? "desc" : "asc";
+          }
+          this.dirty = true;
+          this.render();
+        });
+        cell.appendChild(b);
+        return cell;
       });
-      cell.appendChild(b);
-      return cell;
+      this.headerRow.replaceChildren(...cells);
+    }
+    columns.forEach((col, i) => {
+      const cell = this.headerRow.children[i] as HTMLElement;
+      const sorted = this.sortKey === col.key;
+      setAttr(cell, "aria-sort", sorted ? (this.sortDir === "asc" ? "ascending" : "descending") : "none");
+      setText(cell.firstElementChild as HTMLElement, col.label + (sorted ? (this.sortDir === "asc" ? " ▲" : " ▼") : ""));
     });
-    this.headerRow.replaceChildren(...cells);
   }
 
   private createRow(): HTMLElement {

@@ -2,7 +2,7 @@
  * Pure tree building from the flat run list (run id + parent_run_id), and flattening for display.
  *
  * - Children keep start order (`order`).
- * - A run whose parent is unknown is a root marked as orphan.
+ * - A run whose parent is unknown is a root (the view marks it orphan from Python's `orphan` field).
  * - Hidden runs (`langsmith:hidden`) are left out unless asked for; their children move up to the nearest shown
  *   ancestor.
  * - Parent pointers that form a cycle never hang: the cycle is broken at its earliest run, which becomes a root.
@@ -20,14 +20,10 @@ export interface TreeRun {
 export interface Forest {
   roots: string[];
   children: Map<string, string[]>;
-  /** Shown runs whose parent is unknown. */
-  orphans: Set<string>;
   /** Shown runs made roots to break a cycle in parent pointers. */
   cycles: Set<string>;
   /** Effective parent of each shown run (after skipping hidden runs); absent for roots. */
   parent: Map<string, string>;
-  /** Number of hidden runs left out. */
-  hiddenCount: number;
   /** Every run in the forest. */
   shown: Set<string>;
 }
@@ -41,17 +37,12 @@ export function buildForest(runs: readonly TreeRun[], showHidden = false, keyOnl
 
   const children = new Map<string, string[]>();
   const parent = new Map<string, string>();
-  const orphans = new Set<string>();
   const cycles = new Set<string>();
   const roots: string[] = [];
-  let hiddenCount = 0;
   const shownIds = new Set<string>();
 
   for (const run of sorted) {
-    if (!shown(run)) {
-      if (run.hidden) hiddenCount++;
-      continue;
-    }
+    if (!shown(run)) continue;
     shownIds.add(run.run_id);
     // Walk up past hidden ancestors (bounded: a cycle of hidden runs cannot loop forever).
     let p = run.parent_run_id;
@@ -69,7 +60,6 @@ export function buildForest(runs: readonly TreeRun[], showHidden = false, keyOnl
     }
     if (p === null || unknown || steps >= limit || p === run.run_id) {
       roots.push(run.run_id);
-      if (unknown) orphans.add(run.run_id);
       if (steps >= limit || p === run.run_id) cycles.add(run.run_id);
       continue;
     }
@@ -108,7 +98,7 @@ export function buildForest(runs: readonly TreeRun[], showHidden = false, keyOnl
     visit(id);
   }
   roots.sort((a, b) => (byId.get(a)?.order ?? 0) - (byId.get(b)?.order ?? 0));
-  return { roots, children, orphans, cycles, parent, hiddenCount, shown: shownIds };
+  return { roots, children, cycles, parent, shown: shownIds };
 }
 
 export interface Row {

@@ -9,8 +9,8 @@ import type { ViewContext } from "./context";
 import { h, runTypeGlyph, setAttr, setHighlighted, setText, untrusted } from "./dom";
 import { isErrorRun } from "./filter";
 import { formatCount, formatDuration, formatSeconds, formatUsd } from "./format";
-import { duration, tokenTotal, ttft } from "./metrics";
-import type { RunWire } from "./protocol";
+import { elapsed, tokenTotal } from "./metrics";
+import { isPriceUnknown, type RunWire } from "./protocol";
 import { highlightRanges } from "./query";
 import { modsOf } from "./selection";
 import type { Change } from "./store";
@@ -199,11 +199,6 @@ export class TreeView {
     this.list.render();
   }
 
-  /** Row ids in the order shown (for shift-click ranges). */
-  visibleOrder(): readonly string[] {
-    return this.order;
-  }
-
   /** Failed and interrupted runs in tree order, collapsed branches included (next/previous error). */
   errorOrder(): string[] {
     const rows = flatten(this.forest, () => true, this.include);
@@ -303,7 +298,7 @@ export class TreeView {
     status.title = st === "error" && run.error ? `error: ${run.error}` : st;
     const live = st === "running";
     setAttr(dur, "data-live", live ? "true" : null);
-    setText(dur, live ? formatDuration(this.ctx.store.kernelNow() - run.start) : formatDuration(duration(run)));
+    setText(dur, formatDuration(elapsed(run, this.ctx.store.kernelNow())));
     const total = tokenTotal(run);
     const known = run.cost_usd_total === null ? "" : formatUsd(run.cost_usd_total);
     setText(tok, [total === null ? "" : `${formatCount(total)} tok`, known].filter(Boolean).join(" · "));
@@ -326,17 +321,15 @@ export class TreeView {
     if (bar.tick !== null && bar.width > 0) {
       tick.style.left = `${(((bar.tick - bar.left) / bar.width) * 100).toFixed(3)}%`;
     }
-    const d = bar.live ? now - run.start : duration(run);
     const lines = [
       `start +${formatSeconds(run.start - this.scope.start)}`,
-      `duration ${formatDuration(d)}${bar.live ? " (running)" : ""}`,
+      `duration ${formatDuration(elapsed(run, now))}${bar.live ? " (running)" : ""}`,
     ];
-    const t = ttft(run);
-    if (t !== null) lines.push(`TTFT ${formatDuration(t)}`);
+    if (run.ttft_s !== null) lines.push(`TTFT ${formatDuration(run.ttft_s)}`);
     if (total !== null) lines.push(`${formatCount(total)} tokens`);
     const cost = costText(run);
     if (cost) lines.push(cost);
-    if (st === "error" || st === "interrupted") lines.push(st);
+    if (isErrorRun(run)) lines.push(st);
     const title = lines.join(" · ");
     if (wf.title !== title) wf.title = title;
   }
@@ -462,6 +455,5 @@ export class TreeView {
 /** "cost $0.000115" (the run and its descendants), "price unknown" for a finished model call without one, or "". */
 function costText(run: RunWire): string {
   if (run.cost_usd_total !== null) return `cost ${formatUsd(run.cost_usd_total)}`;
-  const model = run.run_type === "chat_model" || run.run_type === "llm";
-  return model && run.status !== "running" ? "price unknown" : "";
+  return isPriceUnknown(run) ? "price unknown" : "";
 }

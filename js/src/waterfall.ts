@@ -36,8 +36,8 @@ function runEnd(run: Lived, now: number): number {
   return isLive(run) ? Math.max(run.start, now) : run.start;
 }
 
-/** The scope of a whole trace: first start to last end (now while anything runs). */
-export function traceScope(runs: Iterable<Lived>, now: number): Scope {
+/** First start to last end (now while anything runs); null for no runs. */
+function span(runs: Iterable<Lived>, now: number): Scope | null {
   let start = Infinity;
   let end = -Infinity;
   for (const run of runs) {
@@ -45,8 +45,19 @@ export function traceScope(runs: Iterable<Lived>, now: number): Scope {
     const e = runEnd(run, now);
     if (e > end) end = e;
   }
-  if (!Number.isFinite(start)) return { start: 0, end: 1 };
+  if (!Number.isFinite(start)) return null;
   return { start, end: Math.max(end, start) };
+}
+
+/** The scope of a whole trace: first start to last end (now while anything runs). */
+export function traceScope(runs: Iterable<Lived>, now: number): Scope {
+  return span(runs, now) ?? { start: 0, end: 1 };
+}
+
+/** Wall time of a trace (the header): the length of its scope, or null for no runs. */
+export function wallTime(runs: Iterable<Lived>, now: number): number | null {
+  const s = span(runs, now);
+  return s === null ? null : s.end - s.start;
 }
 
 /** The scope of one run (the zoomed root). */

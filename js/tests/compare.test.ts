@@ -200,7 +200,7 @@ describe("the Compare button and panel", () => {
     expect(el!.querySelector(".nbc-root")!.getAttribute("data-comparing")).toBe("false");
   });
 
-  it("shows the kernel's error, and a static page (no kernel) has no Compare button", async () => {
+  it("shows the kernel's error", async () => {
     const model = new FakeModel(snapshot(1, twoRoots()));
     const [el] = await mount(model);
     q(el!, '.nbc-tab[data-tab="tree"]').click();
@@ -214,14 +214,5 @@ describe("the Compare button and panel", () => {
     expect(q(el!, ".nbc-cmp-note").textContent).toBe("Could not compare: no run with id 'b0'");
     q(el!, ".nbc-compare").dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
     expect(q(el!, ".nbc-compare").hidden).toBe(true);
-
-    const staticModel = new FakeModel(snapshot(1, twoRoots()));
-    (staticModel as unknown as { nbcNoKernel: boolean }).nbcNoKernel = true;
-    const [other] = await mount(staticModel);
-    q(other!, '.nbc-tab[data-tab="tree"]').click();
-    q(other!, '.nbc-row[data-run-id="a0"] .nbc-name').click();
-    q(other!, '.nbc-row[data-run-id="b0"] .nbc-name').dispatchEvent(new MouseEvent("click", { bubbles: true, ctrlKey: true }));
-    await frame();
-    expect(q(other!, 'button[data-action="compare"]').hidden).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatCount, formatDuration, formatRate, formatSeconds, formatUsd, plural } from "../src/format";
-import { duration, originOf, tokensPerSecond, ttft, wallTime } from "../src/metrics";
+import { elapsed } from "../src/metrics";
+import { wallTime } from "../src/waterfall";
 
 describe("formatCount", () => {
   it("groups thousands independently of locale", () => {
@@ -39,14 +40,11 @@ describe("formatDuration", () => {
 });
 
 describe("run metrics", () => {
-  const base = { start: 10, end: 12, first_token: 10.5, output_tokens: null, streamed_chunks: 40 };
-  it("derives duration, ttft and tokens per second", () => {
-    expect(duration(base)).toBe(2);
-    expect(ttft(base)).toBe(0.5);
-    expect(tokensPerSecond(base)).toBe(20);
-    expect(tokensPerSecond({ ...base, output_tokens: 10 })).toBe(5);
-    expect(tokensPerSecond({ ...base, end: null })).toBeNull();
-    expect(ttft({ ...base, first_token: null })).toBeNull();
+  it("takes the kernel's duration, and measures only a running run up to now", () => {
+    expect(elapsed({ start: 10, duration_s: 2, display_status: "ok" }, 50)).toBe(2);
+    expect(elapsed({ start: 10, duration_s: null, display_status: "abandoned" }, 50)).toBeNull();
+    expect(elapsed({ start: 10, duration_s: null, display_status: "running" }, 13)).toBe(3);
+    expect(elapsed({ start: 10, duration_s: null, display_status: "running" }, 9)).toBe(0);
   });
   it("measures wall time up to now while live, ignoring abandoned runs", () => {
     const runs = [
@@ -56,8 +54,6 @@ describe("run metrics", () => {
     expect(wallTime(runs, 20)).toBe(10);
     expect(wallTime([{ ...runs[1]!, display_status: "abandoned" as const }, runs[0]!], 20)).toBe(2);
     expect(wallTime([], 5)).toBeNull();
-    expect(originOf(runs)).toBe(10);
-    expect(originOf([])).toBe(0);
   });
 });
 

@@ -1,9 +1,12 @@
 // @vitest-environment happy-dom
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunWire } from "../src/protocol";
 import { cleanup, FakeModel, frame, mount, q, qa, snapshot, wire } from "./widget-dom";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  vi.useRealTimers();
+});
 
 const type = async (el: HTMLElement, text: string) => {
   const input = q<HTMLInputElement>(el, 'input[type="search"][data-action="filter"]');
@@ -166,6 +169,9 @@ describe("waterfall and selection", () => {
   });
 
   it("grows a running run's bar on the 1 s tick", async () => {
+    // Only the clock and the tick's interval are fake: frames and setTimeout stay real.
+    vi.useFakeTimers({ toFake: ["Date", "setInterval", "clearInterval"] });
+    vi.setSystemTime(new Date("2024-01-01T00:00:00Z"));
     const now = Date.now() / 1000;
     const model = new FakeModel(snapshot(1, [wire("done", 0, { start: now - 2, end: now - 1 })]));
     const [el] = await mount(model);
@@ -180,7 +186,7 @@ describe("waterfall and selection", () => {
     const bar = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"] [data-waterfall]`);
     const first = parseFloat(bar("done").style.width);
     expect(bar("live").dataset.live).toBe("true");
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // the 1 s tick
+    vi.advanceTimersByTime(1000); // the 1 s tick
     expect(parseFloat(bar("done").style.width)).toBeLessThan(first); // the trace grew around it
     expect(parseFloat(bar("live").style.left) + parseFloat(bar("live").style.width)).toBeCloseTo(100, 0);
   });
@@ -217,6 +223,21 @@ describe("waterfall and selection", () => {
   it("opens on the tree when the trace has no model output", async () => {
     const model = new FakeModel(snapshot(1, [wire("a", 0), wire("b", 1, { parent_run_id: "a" })]));
     const [el] = await mount(model);
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
+  });
+
+  it("moves to the stream when a model run arrives, and back to the tree when a snapshot has none", async () => {
+    const model = new FakeModel(snapshot(1, [wire("a", 0)]));
+    const [el] = await mount(model);
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
+    model.delta({ base: 1, seq: 2, runs: [wire("a", 0, { end: 1002 })] }); // an update, no new run
+    await frame();
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
+    model.delta({ base: 2, seq: 3, runs: [wire("m", 1, { parent_run_id: "a", run_type: "chat_model" })] });
+    await frame();
+    expect(q(el!, ".nbc-root").dataset.tab).toBe("stream");
+    model.fire("msg:custom", { type: "snapshot", ...snapshot(4, [wire("b", 0)]) }, []);
+    await frame();
     expect(q(el!, ".nbc-root").dataset.tab).toBe("tree");
   });
 });

@@ -7,7 +7,6 @@ const row = (id: string, order: number, name: string, d: number | null): TimingR
   id,
   name,
   type: "tool",
-  status: "ok",
   start: order,
   duration: d,
   ttft: null,
@@ -20,8 +19,10 @@ const row = (id: string, order: number, name: string, d: number | null): TimingR
 });
 
 describe("timingRow", () => {
-  it("computes offsets and rates from a run", () => {
-    const r = timingRow(runWire({ start: 102, end: 104, first_token: 102.5, streamed_chunks: 8, input_tokens: 3 }), 100);
+  it("takes offsets, durations and rates from the kernel's fields", () => {
+    const r = timingRow(
+      runWire({ start: 102, end: 104, start_offset_s: 2, duration_s: 2, ttft_s: 0.5, tokens_per_s: 4, streamed_chunks: 8, input_tokens: 3 }),
+    );
     expect(r.start).toBe(2);
     expect(r.duration).toBe(2);
     expect(r.ttft).toBe(0.5);
@@ -33,11 +34,11 @@ describe("timingRow", () => {
 
 describe("timingRow cost", () => {
   it("is the run's cost with its descendants, and unknown only for a finished model call without a price", () => {
-    expect(timingRow(runWire({ run_type: "chain", cost_usd_total: 0.25 }), 0).cost).toBe(0.25);
-    const unpriced = timingRow(runWire({ run_type: "chat_model", status: "ok", cost_usd: null }), 0);
+    expect(timingRow(runWire({ run_type: "chain", cost_usd_total: 0.25 })).cost).toBe(0.25);
+    const unpriced = timingRow(runWire({ run_type: "chat_model", status: "ok", cost_usd: null }));
     expect([unpriced.cost, unpriced.costUnknown]).toEqual([null, true]);
-    expect(timingRow(runWire({ run_type: "chat_model", status: "running", cost_usd: null }), 0).costUnknown).toBe(false);
-    expect(timingRow(runWire({ run_type: "tool", cost_usd: null }), 0).costUnknown).toBe(false);
+    expect(timingRow(runWire({ run_type: "chat_model", status: "running", cost_usd: null })).costUnknown).toBe(false);
+    expect(timingRow(runWire({ run_type: "tool", cost_usd: null })).costUnknown).toBe(false);
   });
 });
 

@@ -90,6 +90,35 @@ describe("the widget in a DOM", () => {
     expect(qa(el!, ".nbc-tbody .nbc-trow").map((r) => r.dataset.group)).toEqual(["a", "b", "c"]);
   });
 
+  it("keeps the timing table's header (and its focus) while runs stream, updating rows in place", async () => {
+    const live = (id: string, order: number, chunks: number) =>
+      wire(id, order, { run_type: "chat_model", status: "running", end: null, streamed_chunks: chunks });
+    const model = new FakeModel(snapshot(1, [live("a", 0, 1), live("b", 1, 2)]));
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="timing"]').click();
+    await frame();
+    const order = () => qa(el!, ".nbc-tbody .nbc-trow").map((r) => r.dataset.runId);
+    const tokOut = (id: string) => q(el!, `.nbc-trow[data-run-id="${id}"] [data-col="tokensOut"]`).textContent;
+    const sortButton = q<HTMLButtonElement>(el!, '.nbc-th[data-col="tokensOut"] button');
+    sortButton.click(); // most tokens first
+    sortButton.focus();
+    expect(order()).toEqual(["b", "a"]);
+    const light = (id: string, chunks: number) => ({
+      run_id: id, status: "running", display_status: "running", streamed_chunks: chunks, first_token: 1000.2, ttft_s: 0.2, chunks_not_kept: 0, light: true,
+    });
+    model.delta({ base: 1, seq: 2, runs: [light("a", 5)] as never });
+    await frame();
+    expect(tokOut("a")).toBe("5"); // the row repaints at once
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the re-sort waits for the next rebuild
+    expect(order()).toEqual(["a", "b"]);
+    expect(q(el!, '.nbc-th[data-col="tokensOut"] button')).toBe(sortButton);
+    expect(document.activeElement).toBe(sortButton);
+    expect(sortButton.textContent).toBe("Tok out ▼");
+    sortButton.click();
+    expect(q(el!, '.nbc-th[data-col="tokensOut"]').getAttribute("aria-sort")).toBe("ascending");
+    expect(document.activeElement).toBe(sortButton);
+  });
+
   it("shares one store between views of a model and asks for a resync on a gap", async () => {
     const model = new FakeModel(snapshot(5, [wire("m", 0, { run_type: "chat_model" })], { m: [["text", "ab"]] }));
     const [one, two] = await mount(model, 2);
