@@ -755,3 +755,26 @@ def test_two_handlers_and_two_processes_on_one_file(tmp_path, kind):
     assert events_per_session(path, kind) == expected
     for session, count in expected.items():
         assert NotebookHandler.load(path, session=session).recorder.event_count == count
+
+
+class SharingSink(ListSink):
+    """A custom sink that promises to only read its records."""
+
+    shares_records = True
+
+
+def test_a_sink_gets_its_own_record_dictionaries_unless_it_promises_to_only_read_them(tmp_path):
+    h = NotebookHandler()
+    own, sharing, other_sharing = ListSink(), SharingSink(), SharingSink()
+    otel_like = JSONLSink(tmp_path / "trace.jsonl")  # built-in sinks share too
+    for sink in (own, sharing, other_sharing, otel_like):
+        h.add_sink(sink)
+    RunnableLambda(lambda x: x + 1).invoke(1, config={"callbacks": [h]})
+    assert h.flush()
+    assert own.records == sharing.records == other_sharing.records
+    shared = [r for r in sharing.records if r["kind"] != "session"]  # each sink's session record is its own
+    also_shared = [r for r in other_sharing.records if r["kind"] != "session"]
+    assert len(shared) >= h.recorder.event_count + h.recorder.run_count
+    assert all(a is b for a, b in zip(shared, also_shared, strict=True))
+    assert not any(a is b for a, b in zip(own.records, sharing.records, strict=True))
+    assert JSONLSink.shares_records is True

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Final, cast
 
-import numpy as np
 import pandas as pd
 
 from nbcallbacks.comparison.alignment import align, path_text, walk
 from nbcallbacks.comparison.sides import resolve
 from nbcallbacks.comparison.values import as_float, as_int, delta, output_text, shorten
 from nbcallbacks.comparison.view import render
+from nbcallbacks.export import frame
 
 __all__ = ["COMPARE_COLUMNS", "Comparison", "compare"]
 
@@ -110,14 +110,7 @@ def compare(a: Any, b: Any, *, labels: tuple[str, str] = ("a", "b")) -> Comparis
         token_delta = delta(ta, tb)
         values["tokens_delta"].append(None if token_delta is None else int(token_delta))
         values["cost_delta_usd"].append(delta(ca, cb))
-    data: dict[str, pd.Series] = {}
-    for name, dtype in COMPARE_COLUMNS.items():
-        column = values[name]
-        if dtype == "float64":
-            data[name] = pd.Series([np.nan if v is None else v for v in column], dtype="float64")
-        else:
-            data[name] = pd.Series(column, dtype=dtype)
-    result = Comparison(data, columns=list(COMPARE_COLUMNS))
+    result = Comparison(frame(COMPARE_COLUMNS, values))
     result._pairs = [  # noqa: SLF001 - the view's own state
         (None if x is None else x.row, None if y is None else y.row) for x, y in pairs
     ]

@@ -79,6 +79,9 @@ class OpenTelemetrySink:
     ended without it), and in any case when the handler closes; a run is exported once.
     """
 
+    shares_records = True
+    """Only reads the records it is given (see ``nbcallbacks.sinks.Sink``): no copies are made for it."""
+
     def __init__(  # noqa: PLR0913 - configuration, all keyword-only but the provider
         self,
         tracer_provider: Any = None,

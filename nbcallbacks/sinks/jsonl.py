@@ -65,6 +65,9 @@ class JSONLSink:
         ValueError: the file cannot be opened for appending (with the path and the reason).
     """
 
+    shares_records = True
+    """Only reads the records it is given (see ``nbcallbacks.sinks.Sink``): no copies are made for it."""
+
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
         """Open ``path`` for appending now, so a bad path fails here and not in the background."""
         self.path = Path(path)

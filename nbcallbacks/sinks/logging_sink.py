@@ -40,6 +40,9 @@ class LoggingSink:
         ValueError: ``fmt`` names an unknown field or is malformed.
     """
 
+    shares_records = True
+    """Only reads the records it is given (see ``nbcallbacks.sinks.Sink``): no copies are made for it."""
+
     def __init__(
         self,
         logger: logging.Logger | str | None = None,

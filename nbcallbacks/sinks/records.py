@@ -55,7 +55,9 @@ class Sink(Protocol):
     - ``describe() -> str``: the name shown in ``sink_status()`` and in handler errors (default: the class name).
 
     An optional ``max_backlog`` attribute (events) overrides how much may wait for this sink before later
-    batches are dropped for it (``SinkWriter.max_backlog``, 200,000 by default).
+    batches are dropped for it (``SinkWriter.max_backlog``, 200,000 by default). A sink whose ``shares_records``
+    attribute is true promises never to change the record dictionaries it is given (it only reads them), and
+    gets the ones every such sink shares instead of its own copies (the built-in sinks do).
 
     ``write`` receives records in order (see ``nbcallbacks.sinks``); it may block or raise: that only
     affects this sink, and is counted in ``NotebookHandler.sink_status()``. Each sink gets its own record

@@ -101,6 +101,9 @@ class SQLiteSink:
         ValueError: the file cannot be created, opened for writing, or is not a SQLite database.
     """
 
+    shares_records = True
+    """Only reads the records it is given (see ``nbcallbacks.sinks.Sink``): no copies are made for it."""
+
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         """Open (or create) the database now, so a bad path fails here and not in the background."""
         self.path = Path(path)

@@ -9,10 +9,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
-from nbcallbacks.sinks.jsonl import JSONLSink
-from nbcallbacks.sinks.logging_sink import LoggingSink
-from nbcallbacks.sinks.sqlite import SQLiteSink
-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -61,8 +57,8 @@ class Worker:
         self.writer = writer
         self.sink = sink
         self.name = _sink_name(sink)
-        self.private_copies = not isinstance(sink, (JSONLSink, SQLiteSink, LoggingSink))
-        """Records are shared by all sinks: one that is not known to leave them alone gets its own copies."""
+        self.private_copies = getattr(sink, "shares_records", False) is not True
+        """Records are shared by all sinks: one that does not promise to leave them alone gets its own copies."""
         self.cond = threading.Condition(threading.Lock())
         self.queue: deque[tuple[str, Any, int]] = deque()
         self.max_backlog = _backlog(sink, writer.max_backlog)
