@@ -162,7 +162,6 @@ METRIC_COLUMNS: Final[dict[str, str]] = {f.name: f.dtype for f in METRIC_FIELDS}
 
 STORED_RUN_FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in RUN_FIELDS if f.stored)
 DERIVED_RUN_FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in RUN_FIELDS if not f.stored)
-_BY_NAME: Final = {f.name: f for f in RUN_FIELDS}
 
 
 # --- records: the dictionaries sinks receive and the front end renders

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbcallbacks.events import MODEL_RUN_TYPES, RunRecord
 from nbcallbacks.keyruns import is_key_run
+from nbcallbacks.schema import DERIVED_RUN_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -55,19 +56,8 @@ class Derived:
     cost_usd_total: float | None = None
 
     def fields(self) -> dict[str, Any]:
-        """The derived fields by name."""
-        return {
-            "depth": self.depth,
-            "orphan": self.orphan,
-            "display_status": self.display_status,
-            "key": self.key,
-            "start_offset_s": self.start_offset_s,
-            "duration_s": self.duration_s,
-            "ttft_s": self.ttft_s,
-            "tokens_per_s": self.tokens_per_s,
-            "cost_usd": self.cost_usd,
-            "cost_usd_total": self.cost_usd_total,
-        }
+        """The derived fields by name (the field table's ``DERIVED_RUN_FIELDS``)."""
+        return {name: getattr(self, name) for name in DERIVED_RUN_FIELDS}
 
 
 @dataclass(slots=True)

@@ -91,7 +91,6 @@ MIME_JSON: Final = "application/json"
 MIME_TEXT: Final = "text/plain"
 
 # --- nbcallbacks' own
-NB_PREFIX: Final = "nbcallbacks."
 NB_RUN_ID: Final = "nbcallbacks.run_id"
 NB_PARENT_RUN_ID: Final = "nbcallbacks.parent_run_id"
 NB_RUN_TYPE: Final = "nbcallbacks.run_type"

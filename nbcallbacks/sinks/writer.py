@@ -106,7 +106,6 @@ class SinkWriter:
         self._reader: threading.Thread | None = None
         self._tree = Tree(pricing)
         """Every run read so far (its latest copy) and what the tree derives for it; read under ``_lock``."""
-        self.lost_events = 0
         _LIVE_WRITERS.add(self)
         with _atexit_lock:
             if not _atexit_registered:
@@ -249,7 +248,6 @@ class SinkWriter:
         return stopping
 
     def _count_lost(self, workers: list[Worker], count: int) -> None:
-        self.lost_events += count
         for worker in workers:
             worker.lost_events += count
             worker.report(
