@@ -87,7 +87,10 @@ def test_parent_links_that_form_a_cycle_never_loop_and_keep_every_run(recorder):
 
     frame = runs_frame(recorder.runs())
     assert sorted(frame["depth"]) == [0, 1, 2]
-    plot.timeline(frame)  # draws without hanging
+    fig = plot.timeline(frame)  # draws without hanging, one bar per run, the cycle broken once into a chain
+    names = [label.rstrip("\u00a0").removeprefix("└ ") for label in fig.layout.yaxis.ticktext]
+    assert names == frame.sort_values("depth")["name"].tolist()
+    assert sorted(names) == ["a", "b", "c"]
 
 
 def test_abandoned_runs_show_as_abandoned_in_the_dataframe_chart_and_widget(handler, clock):
