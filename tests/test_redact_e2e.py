@@ -9,9 +9,6 @@ import sqlite3
 
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from nbcallbacks import JSONLSink, NotebookHandler, OpenTelemetrySink, SQLiteSink, demo
 from nbcallbacks.redact import MARKER
@@ -52,13 +49,11 @@ def _leaks(text: str) -> list[str]:
     return [f for f in (SECRET, EMAIL, *FRAGMENTS) if f in text]
 
 
-def test_a_secret_is_kept_nowhere(tmp_path, make_widget):
+def test_a_secret_is_kept_nowhere(tmp_path, make_widget, otel):
     jsonl, db = tmp_path / "trace.jsonl", tmp_path / "trace.db"
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    otel = OpenTelemetrySink(provider, capture_content=True)
-    h = NotebookHandler(redact=["api_keys", "emails"], sinks=[JSONLSink(jsonl), SQLiteSink(db), otel])
+    provider, spans = otel
+    sinks = [JSONLSink(jsonl), SQLiteSink(db), OpenTelemetrySink(provider, capture_content=True)]
+    h = NotebookHandler(redact=["api_keys", "emails"], sinks=sinks)
     widget = make_widget(h.recorder)
     # The most eager consumer possible: it reads every change the moment it is recorded (during the stream).
     live: list[str] = []
@@ -111,7 +106,6 @@ def test_a_secret_is_kept_nowhere(tmp_path, make_widget):
             default=str,
         ),
     }
-    provider.shutdown()
     # Streamed text is stored as pieces (one per chunk): put them back together, as a reader would.
     records = [json.loads(line) for line in blobs["JSONL sink"].splitlines()]
     blobs["JSONL stream, joined"] = "".join(r.get("token") or "" for r in records if r["kind"] == "event")

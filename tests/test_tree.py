@@ -4,15 +4,17 @@ parent arrives after its child, when a parent never comes, when parent links for
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from helpers import ManualClock
 
-from nbcallbacks import NotebookHandler, plot
+from nbcallbacks import plot
 from nbcallbacks.mirror import Mirror
-from nbcallbacks.recorder import Recorder
 from nbcallbacks.tree import Tree, percentile
+
+if TYPE_CHECKING:
+    from nbcallbacks.recorder import Recorder
 
 
 def widget_runs(recorder: Recorder) -> dict[str, dict]:
@@ -23,10 +25,8 @@ def widget_runs(recorder: Recorder) -> dict[str, dict]:
     return {wire["run_id"]: wire for wire in mirror.snapshot()["runs"]}
 
 
-def test_a_parent_that_starts_after_its_child_adopts_it_everywhere():
-    clock = ManualClock()
-    h = NotebookHandler(clock=clock)
-    rec = h.recorder
+def test_a_parent_that_starts_after_its_child_adopts_it_everywhere(handler, clock):
+    rec = handler.recorder
     root, child, grandchild = (uuid.uuid4() for _ in range(3))
     rec.start_run(child, root, event="chain_start", name="child", run_type="chain")  # the parent comes later
     clock.advance(0.5)
@@ -47,13 +47,13 @@ def test_a_parent_that_starts_after_its_child_adopts_it_everywhere():
         str(child): (1, False),
         str(grandchild): (2, False),
     }
-    frame = h.runs_dataframe().set_index("name")
+    frame = handler.runs_dataframe().set_index("name")
     assert frame.loc["child", "depth"] == 1
     assert frame.loc["grandchild", "depth"] == 2
     assert not frame["orphan"].any()
     assert frame.loc["child", "start_offset_s"] == 0.0  # offsets count from the earliest start
     assert frame.loc["root", "start_offset_s"] == pytest.approx(1.0)
-    fig = plot.timeline(h)
+    fig = plot.timeline(handler)
     labels = [label.rstrip("\u00a0") for label in fig.layout.yaxis.ticktext]
     assert labels == ["root", "└ child", "└ grandchild"]  # depth-first under the late root
     pads = [len(label) - len(label.rstrip("\u00a0")) for label in fig.layout.yaxis.ticktext]
@@ -65,63 +65,47 @@ def test_a_parent_that_starts_after_its_child_adopts_it_everywhere():
     }
 
 
-def test_a_parent_that_never_comes_leaves_an_orphan_root():
-    rec = Recorder()
+def test_a_parent_that_never_comes_leaves_an_orphan_root(recorder):
     missing, child = uuid.uuid4(), uuid.uuid4()
-    rec.start_run(child, missing, event="chain_start", name="child", run_type="chain")
-    tree = Tree.of(rec.runs())
+    recorder.start_run(child, missing, event="chain_start", name="child", run_type="chain")
+    tree = Tree.of(recorder.runs())
     derived = tree.derived(str(child))
     assert (derived.depth, derived.orphan) == (0, True)
     assert tree.roots() == [str(child)]
-    assert widget_runs(rec)[str(child)]["orphan"] is True
+    assert widget_runs(recorder)[str(child)]["orphan"] is True
 
 
-def test_parent_links_that_form_a_cycle_never_loop_and_keep_every_run():
-    rec = Recorder()
+def test_parent_links_that_form_a_cycle_never_loop_and_keep_every_run(recorder):
     a, b, c = (uuid.uuid4() for _ in range(3))
-    rec.start_run(a, b, event="chain_start", name="a", run_type="chain")
-    rec.start_run(b, c, event="chain_start", name="b", run_type="chain")
-    rec.start_run(c, a, event="chain_start", name="c", run_type="chain")
-    tree = Tree.of(rec.runs())
+    recorder.start_run(a, b, event="chain_start", name="a", run_type="chain")
+    recorder.start_run(b, c, event="chain_start", name="b", run_type="chain")
+    recorder.start_run(c, a, event="chain_start", name="c", run_type="chain")
+    tree = Tree.of(recorder.runs())
     assert sorted(tree.preorder()) == sorted(map(str, (a, b, c)))
     assert len(tree.roots()) == 1
     from nbcallbacks.export import runs_frame
 
-    frame = runs_frame(rec.runs())
+    frame = runs_frame(recorder.runs())
     assert sorted(frame["depth"]) == [0, 1, 2]
-    plot.timeline(frame)  # draws without hanging
+    fig = plot.timeline(frame)  # draws without hanging, one bar per run, the cycle broken once into a chain
+    names = [label.rstrip("\u00a0").removeprefix("└ ") for label in fig.layout.yaxis.ticktext]
+    assert names == frame.sort_values("depth")["name"].tolist()
+    assert sorted(names) == ["a", "b", "c"]
 
 
-def test_abandoned_runs_show_as_abandoned_in_the_dataframe_chart_and_widget():
-    clock = ManualClock()
-    h = NotebookHandler(clock=clock)
+def test_abandoned_runs_show_as_abandoned_in_the_dataframe_chart_and_widget(handler, clock):
     run = uuid.uuid4()
-    h.recorder.start_run(run, None, event="chain_start", name="left running", run_type="chain")
+    handler.recorder.start_run(run, None, event="chain_start", name="left running", run_type="chain")
     clock.advance(2.0)
-    assert h.recorder.mark_abandoned() == 1
-    frame = h.runs_dataframe()
+    assert handler.recorder.mark_abandoned() == 1
+    frame = handler.runs_dataframe()
     assert list(frame["status"]) == ["running"]
     assert list(frame["display_status"]) == ["abandoned"]
     fig = plot.timeline(frame, now=None)
     hover = next(t for t in fig.data if getattr(t, "hovertext", None))
     assert "status: abandoned" in hover.hovertext[0]
     assert "(so far)" not in hover.hovertext[0]
-    assert widget_runs(h.recorder)[str(run)]["display_status"] == "abandoned"
-
-
-def test_times_come_from_the_injected_clock():
-    clock = ManualClock(5_000.0)
-    h = NotebookHandler(clock=clock)
-    run = uuid.uuid4()
-    h.recorder.start_run(run, None, event="chat_model_start", name="m", run_type="chat_model")
-    clock.advance(0.25)
-    h.recorder.token(run, None, "hi", 0)
-    clock.advance(0.75)
-    h.recorder.end_run(run, None, event="llm_end", run_type="chat_model")
-    (row,) = h.runs_dataframe().to_dict("records")
-    assert row["duration_s"] == 1.0
-    assert row["ttft_s"] == 0.25
-    assert h.to_dataframe()["elapsed_s"].tolist() == [0.0, 0.25, 1.0]
+    assert widget_runs(handler.recorder)[str(run)]["display_status"] == "abandoned"
 
 
 @pytest.mark.parametrize("p", [0, 10, 50, 90, 95, 100])

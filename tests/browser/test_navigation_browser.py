@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from test_widget_browser import (
     AGENT_RUN,
+    FACTS,
     QUESTION,
     SETUP,
     last_json,
     root,
     show_tab,
-    tree_rows,
+    wait_kernel_selection,
     wait_runs,
     wait_tree_rows,
 )
@@ -218,16 +219,17 @@ SELECTION = "print(json.dumps(list(h.selection()['run_id'])))"
 
 
 def test_click_ctrl_click_and_shift_click_then_the_selection_in_pandas(lab_page):
-    lab_page.new_notebook("selection.ipynb", [SETUP, AGENT_RUN.format(delay=0.0, question=QUESTION), SELECTION])
+    lab_page.new_notebook("selection.ipynb", [SETUP, AGENT_RUN.format(delay=0.0, question=QUESTION), FACTS, SELECTION])
     lab_page.run_cell(0)
     view = root(lab_page)
     view.wait_for()
     lab_page.run_cell(1)
-    view.page.wait_for_function("(el) => el.dataset.running === 'false'", arg=view.element_handle())
+    lab_page.run_cell(2)
+    facts = last_json(lab_page, 2)
+    wait_runs(view, facts["run_count"])
     show_tab(view, "tree")
     view.locator('button[data-action="expand-all"]').click()
-    lab_page.page.wait_for_timeout(300)
-    order = [row["run_id"] for row in tree_rows(view)]
+    order = [row["run_id"] for row in wait_tree_rows(view, facts["shown"])]
     assert len(order) >= 6
 
     def row(run_id: str) -> Any:
@@ -241,8 +243,8 @@ def test_click_ctrl_click_and_shift_click_then_the_selection_in_pandas(lab_page)
         "([el, n]) => el.querySelectorAll('.nbc-row[aria-selected=\"true\"]').length === n",
         arg=[view.element_handle(), len(expected)],
     )
-    lab_page.page.wait_for_timeout(300)
-    lab_page.run_cell(2)
-    selected = last_json(lab_page, 2)  # rows of runs_dataframe(), in start order
+    wait_kernel_selection(lab_page, expected)
+    lab_page.run_cell(3)
+    selected = last_json(lab_page, 3)  # rows of runs_dataframe(), in start order
     assert sorted(selected) == sorted(expected)
     assert len(selected) == len(expected)

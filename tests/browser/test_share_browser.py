@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from harness import REPO
 from nbclient import NotebookClient
-from test_widget_browser import show_tab, wait_runs
+from test_widget_browser import show_tab, unfold, wait_runs, wait_tree_rows
 
 from nbcallbacks import NotebookHandler
 from nbcallbacks.demo import agent
@@ -88,16 +88,6 @@ def demo_handler(name: str = "LangGraph", title: str | None = None) -> NotebookH
     return handler
 
 
-def view_rows(view: Any) -> list[dict[str, Any]]:
-    return list(
-        view.evaluate(
-            """(el) => [...el.querySelectorAll('.nbc-row')].map((row) => ({
-                 run_id: row.dataset.runId, name: row.querySelector('.nbc-name').textContent,
-               }))"""
-        )
-    )
-
-
 def check_tree_stream_inspector(view: Any, handler: NotebookHandler) -> None:
     """The widget over the inlined trace: header, stream, tree and inspector show what the recorder holds."""
     runs = handler.recorder.runs()
@@ -117,10 +107,7 @@ def check_tree_stream_inspector(view: Any, handler: NotebookHandler) -> None:
 
     show_tab(view, "tree")
     view.locator('button[data-action="expand-all"]').click()
-    view.page.wait_for_function(
-        "([el, n]) => el.querySelectorAll('.nbc-row').length === n", arg=[view.element_handle(), len(shown)]
-    )
-    rows = view_rows(view)
+    rows = wait_tree_rows(view, len(shown))
     assert {row["run_id"] for row in rows} == {run.run_id for run in shown}
     assert {row["name"] for row in rows} == {run.name for run in shown}
 
@@ -134,11 +121,7 @@ def check_tree_stream_inspector(view: Any, handler: NotebookHandler) -> None:
     assert view.locator(".nbc-insp-name").text_content() == root.name
     inputs = inspector.locator('details.nbc-section[data-section="inputs"]')
     inputs.wait_for()
-    for _ in range(20):  # unfold the folded JSON, outermost first
-        closed = inputs.locator("details:not([open]) > summary")
-        if closed.count() == 0:
-            break
-        closed.first.click()
+    unfold(inputs)
     assert QUESTION in inputs.inner_text()
 
     show_tab(view, "timing")
@@ -272,10 +255,7 @@ def test_nbconvert_exporter_renders_the_real_widget_offline(browser, tmp_path):
             wait_runs(view, 9)
             show_tab(view, "tree")
             view.locator('button[data-action="expand-all"]').click()
-            view.page.wait_for_function(
-                "(el) => el.querySelectorAll('.nbc-row').length === 9", arg=view.element_handle()
-            )
-            assert EVIL in {row["name"] for row in view_rows(view)}
+            assert EVIL in {row["name"] for row in wait_tree_rows(view, 9)}
         assert_injection_stayed_text(opened)
         # nbconvert's own page asks for require.js and MathJax from CDNs (blocked here); the trace needs neither.
         assert all("nbcallbacks" not in url for url in opened.blocked)

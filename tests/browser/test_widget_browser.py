@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import wait_until
 
 if TYPE_CHECKING:
     from harness import LabPage
@@ -83,6 +84,19 @@ def kernel_eval(page: LabPage, code: str) -> str:
             }""",
             code,
         )
+    )
+
+
+def wait_kernel_selection(page: LabPage, run_ids: list[str]) -> None:
+    """Wait until the kernel's widget holds exactly ``run_ids`` as its selection (in any order): a click in the page
+    reaches the kernel as a comm message, some time after the page shows it."""
+    want = sorted(run_ids)
+    wait_until(
+        lambda: (
+            json.loads(kernel_eval(page, "import json; print(json.dumps(sorted(h.widget.selected_run_ids)))")) == want
+        ),
+        f"the kernel to hold the selection {want}",
+        poll=0.1,
     )
 
 
@@ -589,7 +603,7 @@ def test_selection_is_shared_with_python_both_ways(lab_page):
     wait_tree_rows(view, facts["shown"])
     tool = next(r for r in facts["runs"] if r["run_type"] == "tool")
     view.locator(f'.nbc-row[data-run-id="{tool["run_id"]}"] .nbc-name').click()
-    lab_page.page.wait_for_timeout(300)
+    wait_kernel_selection(lab_page, [tool["run_id"]])
     assert kernel_eval(lab_page, "print(h.widget.selected_run_id)") == f"{tool['run_id']}\n"
 
     (root_id,) = facts["roots"]
