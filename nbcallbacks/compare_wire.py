@@ -62,19 +62,6 @@ def _input_text(value: Any, fallback: Callable[[Any], str]) -> str:
     return fallback(value)
 
 
-def _epoch(value: Any) -> float | None:
-    """A start time (pandas Timestamp or seconds) as seconds since the epoch, or None."""
-    timestamp = getattr(value, "timestamp", None)
-    if callable(timestamp):
-        try:
-            seconds = float(timestamp())
-        except (TypeError, ValueError):  # NaT
-            return None
-        return seconds if math.isfinite(seconds) else None
-    number = _json_safe(value)
-    return None if isinstance(number, (bool, str)) or number is None else float(number)
-
-
 def comparison_message(
     recorder: Recorder,
     a: str,
@@ -105,7 +92,7 @@ def comparison_message(
         message["error"] = "compare needs two run ids"
         return message
     from nbcallbacks.comparison import compare  # noqa: PLC0415 - pandas only when asked for
-    from nbcallbacks.comparison.values import output_text, shorten  # noqa: PLC0415
+    from nbcallbacks.comparison.values import epoch, output_text, shorten  # noqa: PLC0415
     from nbcallbacks.export import runs_dataframe  # noqa: PLC0415
 
     frame = runs_dataframe(recorder, pricing)
@@ -116,7 +103,7 @@ def comparison_message(
         message["error"] = f"no run with id {unknown[0]!r} in this trace"
         return message
     result = compare((frame, a), (frame, b))
-    starts = {run_id: _epoch(start) for run_id, start in zip(ids, frame["start"], strict=True)}
+    starts = {run_id: epoch(start) for run_id, start in zip(ids, frame["start"], strict=True)}
     message["labels"] = [str(frame["name"].iat[position[run_id]]) for run_id in (a, b)]
     message["inputs"] = [
         shorten(_input_text(frame["inputs"].iat[position[run_id]], output_text), INPUT_CHARS) for run_id in (a, b)

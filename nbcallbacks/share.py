@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from nbcallbacks.mirror import Mirror
+from nbcallbacks.text import one_line
 
 if TYPE_CHECKING:
     import os
@@ -240,13 +241,8 @@ def to_html(source: Any, path: str | os.PathLike[str], *, title: str | None = No
 # --------------------------------------------------------------------------------------------- static summary
 
 
-def _clip(value: Any, limit: int = SUMMARY_MAX_TEXT) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _esc(value: Any, limit: int = SUMMARY_MAX_TEXT) -> str:
-    return html.escape(_clip(value, limit), quote=True)
+    return html.escape(one_line(str(value), limit), quote=True)
 
 
 def _number(value: Any) -> float | None:

@@ -29,3 +29,9 @@ def safe_str(value: Any) -> str:
     except Exception:  # noqa: BLE001 - a name whose str() raises must not cost the run
         return f"<{type(value).__name__}>"
     return clean(text)
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace runs as one space), cut to ``limit`` characters (an ellipsis marks a cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,8 +7,9 @@ import math
 from typing import Any, Final
 
 from nbcallbacks.missing import is_missing
+from nbcallbacks.text import one_line
 
-__all__ = ["as_float", "as_int", "delta", "output_text", "shorten"]
+__all__ = ["as_float", "as_int", "delta", "epoch", "output_text", "shorten"]
 
 _OUTPUT_CHARS: Final = 200
 """Characters of an output kept in the ``output_a``/``output_b`` columns."""
@@ -78,9 +79,16 @@ def _json(value: Any) -> str:
 
 
 def shorten(text: str, limit: int = _OUTPUT_CHARS) -> str:
-    """``text`` on one line, cut to ``limit`` characters (an ellipsis marks a cut)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` on one line, cut to ``limit`` characters (``nbcallbacks.text.one_line``)."""
+    return one_line(text, limit)
+
+
+def epoch(value: Any) -> float | None:
+    """A time (a pandas Timestamp, a datetime, or seconds) as seconds since the epoch; None when missing."""
+    if is_missing(value):
+        return None
+    timestamp = getattr(value, "timestamp", None)
+    return as_float(timestamp() if callable(timestamp) else value)
 
 
 def delta(a: float | None, b: float | None) -> float | None:

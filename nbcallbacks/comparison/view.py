@@ -13,14 +13,14 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
-
 from nbcallbacks.colors import ERROR_COLOR, OTHER_COLOR, RUN_TYPE_COLORS
-from nbcallbacks.comparison.values import as_float, as_int, output_text
+from nbcallbacks.comparison.values import as_float, as_int, epoch, output_text
 from nbcallbacks.missing import is_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    import pandas as pd
 
 __all__ = ["render"]
 
@@ -113,7 +113,7 @@ def _times(rows: Iterable[dict[str, Any] | None]) -> tuple[float, float]:
     for row in rows:
         if row is None:
             continue
-        start = _epoch(row.get("start"))
+        start = epoch(row.get("start"))
         if start is None:
             continue
         starts.append(start)
@@ -124,18 +124,10 @@ def _times(rows: Iterable[dict[str, Any] | None]) -> tuple[float, float]:
     return min(starts), max(ends) - min(starts)
 
 
-def _epoch(value: Any) -> float | None:
-    if is_missing(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return float(value.timestamp())
-    return as_float(value)
-
-
 def _bar(row: dict[str, Any] | None, origin: float, scale: float) -> str:
     if row is None:
         return '<div class="nbc-cmp-cell"></div>'
-    start = _epoch(row.get("start"))
+    start = epoch(row.get("start"))
     duration = as_float(row.get("duration_s"))
     if start is None or scale <= 0:
         return '<div class="nbc-cmp-track"></div>'
