@@ -78,8 +78,7 @@ class Mirror:
         and events that left the bounded log count too).
         """
         base = self.seq
-        token_only = delta.token_only_runs
-        touched = {run.run_id for run in delta.runs}
+        token_only = delta.token_only_runs  # runs the delta read, touched by nothing but tokens
         sent_runs: list[dict[str, Any]] = []
         for run_id in self.tree.update(delta.runs):
             wire = run_record(self.tree.run(run_id), self.tree.derived(run_id))
@@ -87,7 +86,7 @@ class Mirror:
             self._count(old, -1)
             self._count(wire, 1)
             self.runs[run_id] = wire
-            light = old is not None and run_id in token_only and run_id in touched and _same_but_tokens(old, wire)
+            light = old is not None and run_id in token_only and _same_but_tokens(old, wire)
             if light:
                 update = {key: wire[key] for key in LIGHT_FIELDS}
                 update["light"] = True

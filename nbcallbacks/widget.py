@@ -177,8 +177,7 @@ class TraceWidget(anywidget.AnyWidget):
         """
         ids = [run_ids] if isinstance(run_ids, str) else [str(run_id) for run_id in run_ids]
         ids = list(dict.fromkeys(run_id for run_id in ids if run_id))
-        known = {run.run_id for run in self._recorder.runs()}
-        unknown = [run_id for run_id in ids if run_id not in known]
+        unknown = [run_id for run_id in ids if self._recorder.run(run_id) is None]  # not a copy of every run
         if unknown:
             msg = f"unknown run ids: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"  # noqa: PLR2004
             raise ValueError(msg)
