@@ -323,18 +323,20 @@ def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[st
 
     A run whose subtree holds no known cost gets None (unknown, not $0). Unknown costs inside a subtree count as
     nothing: the total is then a lower bound (callers may flag that with :func:`unpriced_counts`). Parents that
-    are not among ``runs`` are ignored (the run is a root). Iterative: any depth, O(runs).
+    are not among ``runs`` are ignored (the run is a root). Summed by ``nbcallbacks.tree.Tree``, the one place
+    the tree is computed, so a DataFrame and the runs it was made from agree (hostile loops included).
     """
+    from nbcallbacks.events import RunRecord  # noqa: PLC0415 - the tree only when asked for
+    from nbcallbacks.tree import Tree  # noqa: PLC0415
+
     items = list(runs)
-    parents = {run_id: parent for run_id, parent, _ in items}
-    totals: dict[str, float | None] = {run_id: None for run_id, _, _ in items}
-    for run_id, _, cost in items:
-        if cost is None or is_missing(cost):
-            continue
-        for current in _self_and_ancestors(run_id, parents):
-            previous = totals[current]
-            totals[current] = float(cost) if previous is None else previous + float(cost)
-    return totals
+    costs = [None if cost is None or is_missing(cost) else float(cost) for _, _, cost in items]
+    stubs = [
+        RunRecord(run_id=run_id, parent_run_id=parent, order=order, name="", run_type="llm", start=0.0)
+        for order, (run_id, parent, _) in enumerate(items)
+    ]
+    tree = Tree.of(stubs, pricing=lambda run: costs[run.order])
+    return {run_id: tree.derived(run_id).cost_usd_total for run_id, _, _ in items}
 
 
 def unpriced_counts(runs: Iterable[tuple[str, str | None, str | None, bool]]) -> dict[str, int]:
