@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final
 
-from nbcallbacks import schema
 from nbcallbacks.events import EventRow, RunRecord
 from nbcallbacks.otel import conventions as sc
 from nbcallbacks.otel.sources import first, spans_from_otel
@@ -193,8 +192,8 @@ def _dedupe(spans: list[OtelSpan]) -> list[OtelSpan]:
     return list(chosen.values())
 
 
-def _events(runs: list[RunRecord], spans: dict[str, OtelSpan], session: str) -> list[dict[str, Any]]:
-    """Start, end or error, and custom events for every run, as event records in time order."""
+def _events(runs: list[RunRecord], spans: dict[str, OtelSpan]) -> list[EventRow]:
+    """Start, end or error, and custom events for every run, in time order."""
     raw: list[tuple[float, int, str, RunRecord, Any]] = []
     for run in runs:
         prefix = _END_PREFIX.get(run.run_type, "chain")
@@ -213,15 +212,8 @@ def _events(runs: list[RunRecord], spans: dict[str, OtelSpan], session: str) -> 
         else:
             raw.append((run.end, 2, f"{prefix}_end", run, run.outputs))
     raw.sort(key=lambda item: (item[0], item[1], item[3].order))
-    origin = raw[0][0] if raw else 0.0
     return [
-        event_record(
-            EventRow(
-                seq, time, event, run.run_id, run.parent_run_id, run.name, run.run_type, None, None, data, run.thread
-            ),
-            origin,
-            session,
-        )
+        EventRow(seq, time, event, run.run_id, run.parent_run_id, run.name, run.run_type, None, None, data, run.thread)
         for seq, (time, _, event, run, data) in enumerate(raw)
     ]
 
@@ -231,6 +223,16 @@ def records_from_otel(source: Any) -> list[dict[str, Any]]:
 
     The records have the sinks' format (``nbcallbacks.sinks``), so anything that reads a sink's output reads them.
     """
+    runs, events = _read(source)
+    tree = Tree.of(runs)
+    origin = events[0].time if events else 0.0
+    return [run_record(run, tree.derived(run.run_id), _SESSION) for run in runs] + [
+        event_record(row, origin, _SESSION) for row in events
+    ]
+
+
+def _read(source: Any) -> tuple[list[RunRecord], list[EventRow]]:
+    """The runs (in start order) and events of the spans of ``source``."""
     spans = _dedupe(spans_from_otel(source))
     spans.sort(key=lambda s: s.start_ns)
     by_key = {(span.trace_id, span.span_id): span for span in spans}
@@ -262,9 +264,7 @@ def records_from_otel(source: Any) -> list[dict[str, Any]]:
                 **_run_fields(span, _run_type(span.attributes)),
             )
         )
-    tree = Tree.of(runs)
-    records = [run_record(run, tree.derived(run.run_id), _SESSION) for run in runs]
-    return records + _events(runs, by_run, _SESSION)
+    return runs, _events(runs, by_run)
 
 
 def handler_from_otel(
@@ -273,18 +273,16 @@ def handler_from_otel(
     title: str | None = None,
     handler_class: type[NotebookHandler] | None = None,
 ) -> NotebookHandler:
-    """A handler holding the runs of OpenTelemetry spans (see ``records_from_otel``), rebuilt as history does.
+    """A handler holding the runs of OpenTelemetry spans (see ``records_from_otel``).
 
-    The records go through ``schema.run_from_record`` / ``event_from_record``, then ``Recorder.restore``; the
-    handler's widget, DataFrames and charts show the spans as runs.
+    The spans' runs and events go straight into ``Recorder.restore``; the handler's widget, DataFrames and charts
+    show the spans as runs.
     """
     if handler_class is None:
         from nbcallbacks.handler import NotebookHandler  # noqa: PLC0415 - the handler imports this lazily
 
         handler_class = NotebookHandler
-    records = records_from_otel(source)
-    runs = [schema.run_from_record(record) for record in records if record["kind"] == "run"]
-    events = [schema.event_from_record(record) for record in records if record["kind"] == "event"]
+    runs, events = _read(source)
     handler = handler_class(title=title)
     handler.recorder.restore(runs, events, events[0].time if events else None)
     return handler
