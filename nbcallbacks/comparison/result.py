@@ -76,7 +76,8 @@ def compare(a: Any, b: Any, *, labels: tuple[str, str] = ("a", "b")) -> Comparis
         KeyError: for a run id not found (or an ambiguous prefix).
         ValueError: for a DataFrame that is not a runs DataFrame.
     """
-    side_a, side_b = resolve(a, labels[0]), resolve(b, labels[1])
+    read: dict[int, list[dict[str, Any]]] = {}  # both sides of one trace read it once
+    side_a, side_b = resolve(a, labels[0], read), resolve(b, labels[1], read)
     top_a, top_b = walk(side_a), walk(side_b)
     pairs = align(top_a, top_b)
     root_a = top_a[0].name if top_a else None

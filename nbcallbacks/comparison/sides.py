@@ -95,8 +95,12 @@ def _find_run(rows: Sequence[dict[str, Any]], run_id: Any) -> str:
     raise KeyError(msg)
 
 
-def resolve(source: Any, default_label: str) -> Side:
-    """One side's runs, in start order, and its label (a handler's title, else ``default_label``)."""
+def resolve(source: Any, default_label: str, read: dict[int, list[dict[str, Any]]] | None = None) -> Side:
+    """One side's runs, in start order, and its label (a handler's title, else ``default_label``).
+
+    ``read``: rows already read per source object (``id``), shared by the two sides of one comparison, so a
+    trace compared with itself (two runs of one handler or DataFrame) is priced and converted once.
+    """
     run_id = None
     if isinstance(source, tuple):
         if len(source) != 2:  # noqa: PLR2004 - (handler or frame, run id)
@@ -104,11 +108,15 @@ def resolve(source: Any, default_label: str) -> Side:
             raise TypeError(msg)
         source, run_id = source
     is_frame = isinstance(source, pd.DataFrame)
-    frame = _with_costs(_frame_of(source))
-    rows = [
-        {**row, "run_id": str(row["run_id"])}
-        for row in cast("list[dict[str, Any]]", frame.sort_values("order", kind="stable").to_dict("records"))
-    ]
+    rows = None if read is None else read.get(id(source))
+    if rows is None:
+        frame = _with_costs(_frame_of(source))
+        rows = [
+            {**row, "run_id": str(row["run_id"])}
+            for row in cast("list[dict[str, Any]]", frame.sort_values("order", kind="stable").to_dict("records"))
+        ]
+        if read is not None:
+            read[id(source)] = rows
     label = default_label
     title = getattr(source, "title", None)
     if isinstance(title, str) and title:
