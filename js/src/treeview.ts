@@ -16,7 +16,7 @@ import { modsOf } from "./selection";
 import type { Change } from "./store";
 import { ancestorsOf, buildForest, closure, flatten, type Forest, type Row } from "./tree";
 import { VirtualList } from "./virtual";
-import { barOf, runScope, type Scope, traceScope } from "./waterfall";
+import { type Bar, barOf, runScope, type Scope, TraceSpan } from "./waterfall";
 
 export const TREE_ROW_HEIGHT = 26;
 const MAX_INDENT_LEVELS = 24;
@@ -53,6 +53,8 @@ export class TreeView {
   private include: Set<string> | undefined;
   private keyOnly = false;
   private scope: Scope = { start: 0, end: 1 };
+  /** The whole trace's extent, rebuilt in repaint() and added to as runs change, so "now" moving costs no pass. */
+  private readonly span = new TraceSpan();
   private zoomed = "";
   private readonly zoomButton: HTMLButtonElement;
   private order: string[] = [];
@@ -146,7 +148,11 @@ export class TreeView {
       this.repaint();
       return;
     }
-    for (const id of change.runs) this.list.markDirty(id);
+    for (const id of change.runs) {
+      this.list.markDirty(id);
+      const run = store.runs.get(id);
+      if (run) this.span.add(id, run);
+    }
     if (change.selection) this.list.markAllDirty();
     this.tickRunning(); // elapsed times and waterfall bars of running rows move together
   }
@@ -162,7 +168,11 @@ export class TreeView {
       this.el.dataset.empty = runs.length === 0 ? "true" : "false";
     }
     this.running = new Set();
-    for (const run of store.runs.values()) if (run.display_status === "running") this.running.add(run.run_id);
+    this.span.clear();
+    for (const run of store.runs.values()) {
+      if (run.display_status === "running") this.running.add(run.run_id);
+      this.span.add(run.run_id, run);
+    }
     this.runningPath = ancestorsOf(this.forest, this.running);
     for (const id of this.running) this.runningPath.add(id);
     this.include = nav.narrowing ? closure(this.forest, nav.matchedIds) : undefined;
@@ -185,7 +195,7 @@ export class TreeView {
     const { store } = this.ctx;
     const now = store.kernelNow();
     const zoomed = this.zoomed ? store.runs.get(this.zoomed) : undefined;
-    this.scope = zoomed ? runScope(zoomed, now) : traceScope(store.runs.values(), now);
+    this.scope = zoomed ? runScope(zoomed, now) : (this.span.at(now) ?? { start: 0, end: 1 });
   }
 
   private toggleZoom(): void {
@@ -309,18 +319,10 @@ export class TreeView {
 
   private paintBar(wf: HTMLElement, run: RunWire, st: string, total: number | null): void {
     const barEl = wf.firstElementChild as HTMLElement;
-    const tick = barEl.firstElementChild as HTMLElement;
     const now = this.ctx.store.kernelNow();
-    const bar = barOf(run, this.scope, now);
-    barEl.style.left = `${(bar.left * 100).toFixed(3)}%`;
-    barEl.style.width = `${(bar.width * 100).toFixed(3)}%`;
+    const bar = this.placeBar(wf, run, now);
     setAttr(barEl, "data-waterfall", run.run_type);
     setAttr(barEl, "data-status", st);
-    setAttr(barEl, "data-live", bar.live ? "true" : null);
-    tick.hidden = bar.tick === null;
-    if (bar.tick !== null && bar.width > 0) {
-      tick.style.left = `${(((bar.tick - bar.left) / bar.width) * 100).toFixed(3)}%`;
-    }
     const lines = [
       `start +${formatSeconds(run.start - this.scope.start)}`,
       `duration ${formatDuration(elapsed(run, now))}${bar.live ? " (running)" : ""}`,
@@ -332,6 +334,21 @@ export class TreeView {
     if (isErrorRun(run)) lines.push(st);
     const title = lines.join(" · ");
     if (wf.title !== title) wf.title = title;
+  }
+
+  /** A row's bar geometry in the current scope (all that changes in a row that is not running when only now moves). */
+  private placeBar(wf: HTMLElement, run: RunWire, now: number): Bar {
+    const barEl = wf.firstElementChild as HTMLElement;
+    const tick = barEl.firstElementChild as HTMLElement;
+    const bar = barOf(run, this.scope, now);
+    setStyle(barEl, "left", `${(bar.left * 100).toFixed(3)}%`);
+    setStyle(barEl, "width", `${(bar.width * 100).toFixed(3)}%`);
+    setAttr(barEl, "data-live", bar.live ? "true" : null);
+    if (tick.hidden !== (bar.tick === null)) tick.hidden = bar.tick === null;
+    if (bar.tick !== null && bar.width > 0) {
+      setStyle(tick, "left", `${(((bar.tick - bar.left) / bar.width) * 100).toFixed(3)}%`);
+    }
+    return bar;
   }
 
   private toggle(id: string): void {
@@ -425,18 +442,27 @@ export class TreeView {
     this.setActive(runId);
   }
 
-  /** Repaint running rows (elapsed time) and the waterfall (its scale grows), once a second while anything runs. */
+  /**
+   * Repaint running rows (elapsed time, bar) and rescale the other rows' bars when the scope grew with now: every
+   * frame that brings changes, and once a second, while anything runs. Rows that are not running keep their
+   * text and badges; a moved scope start (tooltips read it) repaints them all.
+   */
   tickRunning(): void {
     const before = this.scope;
     this.updateScope();
-    if (this.scope.start !== before.start || this.scope.end !== before.end) this.list.markAllDirty();
-    else {
-      for (const id of this.runningPath) {
-        const run = this.ctx.store.runs.get(id);
-        if (run?.display_status === "running") this.list.markDirty(id);
-      }
+    if (this.scope.start !== before.start) this.list.markAllDirty();
+    for (const id of this.runningPath) {
+      const run = this.ctx.store.runs.get(id);
+      if (run?.display_status === "running") this.list.markDirty(id);
     }
-    this.list.render();
+    const painted = this.list.render();
+    if (this.scope.end === before.end) return;
+    const now = this.ctx.store.kernelNow();
+    for (const [id, el] of this.list.shown()) {
+      const run = painted.has(id) ? undefined : this.ctx.store.runs.get(id);
+      const wf = el.lastElementChild as HTMLElement | null;
+      if (run && wf) this.placeBar(wf, run, now);
+    }
   }
 
   /** Scroll to a run's row if it is shown (no expanding). */
@@ -450,6 +476,11 @@ export class TreeView {
     this.list.markAllDirty();
     this.list.render();
   }
+}
+
+/** Set an inline style property only when it changed. */
+function setStyle(el: HTMLElement, name: "left" | "width", value: string): void {
+  if (el.style[name] !== value) el.style[name] = value;
 }
 
 /** "cost $0.000115" (the run and its descendants), "price unknown" for a finished model call without one, or "". */

@@ -65,7 +65,13 @@ export class VirtualList {
     this.render();
   }
 
-  render(): void {
+  /** The rows in the DOM now: key and element (to touch up a part of each without a repaint). */
+  *shown(): IterableIterator<[string, HTMLElement]> {
+    for (const [key, entry] of this.live) yield [key, entry.el];
+  }
+
+  /** Lay out the rows on screen, painting the new, moved and dirty ones; returns the keys it painted. */
+  render(): Set<string> {
     const { rowHeight, overscan = 8 } = this.options;
     const total = this.keys.length;
     this.spacer.style.height = `${total * rowHeight}px`;
@@ -73,6 +79,7 @@ export class VirtualList {
     const first = Math.max(0, Math.floor(this.viewport.scrollTop / rowHeight) - overscan);
     const last = Math.min(total, Math.ceil((this.viewport.scrollTop + viewHeight) / rowHeight) + overscan);
     const wanted = new Map<string, number>();
+    const painted = new Set<string>();
     for (let i = first; i < last; i++) wanted.set(this.keys[i] as string, i);
     for (const [key, entry] of this.live) {
       if (!wanted.has(key)) {
@@ -98,9 +105,11 @@ export class VirtualList {
       if (entry.index !== index || this.allDirty || this.dirty.has(key)) {
         entry.index = index;
         this.options.paint(entry.el, index, key);
+        painted.add(key);
       }
     }
     this.dirty.clear();
     this.allDirty = false;
+    return painted;
   }
 }

@@ -36,17 +36,53 @@ function runEnd(run: Lived, now: number): number {
   return isLive(run) ? Math.max(run.start, now) : run.start;
 }
 
-/** First start to last end (now while anything runs); null for no runs. */
-function span(runs: Iterable<Lived>, now: number): Scope | null {
-  let start = Infinity;
-  let end = -Infinity;
-  for (const run of runs) {
-    if (run.start < start) start = run.start;
-    const e = runEnd(run, now);
-    if (e > end) end = e;
+/**
+ * A trace's first start and last end, kept by folding in runs as they change, so that its scope at a new "now"
+ * costs one look at the running runs instead of a pass over all runs (the tree asks every frame while anything
+ * runs). It only grows: start it again (`clear`) when runs may have gone or moved back (a new snapshot).
+ */
+export class TraceSpan {
+  private start = Infinity;
+  /** Last end of the runs that do not end at now. */
+  private end = -Infinity;
+  /** Start of each live run (its end is now). */
+  private readonly live = new Map<string, number>();
+
+  clear(): void {
+    this.start = Infinity;
+    this.end = -Infinity;
+    this.live.clear();
   }
-  if (!Number.isFinite(start)) return null;
-  return { start, end: Math.max(end, start) };
+
+  /** Fold in run `id` as it is now (again after it changed). */
+  add(id: string, run: Lived): void {
+    if (run.start < this.start) this.start = run.start;
+    if (isLive(run)) {
+      this.live.set(id, run.start);
+      return;
+    }
+    this.live.delete(id);
+    const e = runEnd(run, run.start); // not live: now does not matter
+    if (e > this.end) this.end = e;
+  }
+
+  /** First start to last end (now while anything runs); null for no runs. */
+  at(now: number): Scope | null {
+    if (!Number.isFinite(this.start)) return null;
+    let end = this.end;
+    for (const start of this.live.values()) {
+      const e = Math.max(start, now);
+      if (e > end) end = e;
+    }
+    return { start: this.start, end: Math.max(end, this.start) };
+  }
+}
+
+function span(runs: Iterable<Lived>, now: number): Scope | null {
+  const s = new TraceSpan();
+  let i = 0;
+  for (const run of runs) s.add(String(i++), run);
+  return s.at(now);
 }
 
 /** The scope of a whole trace: first start to last end (now while anything runs). */

@@ -4,7 +4,7 @@ import type { RunWire } from "../src/protocol";
 import { haystackOf, highlightRanges, matches, parseQuery } from "../src/query";
 import { clickSelect, EMPTY_SELECTION, fromIds } from "../src/selection";
 import { buildForest, closure, flatten } from "../src/tree";
-import { barOf, runScope, traceScope } from "../src/waterfall";
+import { barOf, runScope, TraceSpan, traceScope } from "../src/waterfall";
 import { runWire } from "./fixtures";
 
 const all = () => true;
@@ -195,6 +195,18 @@ describe("waterfall geometry", () => {
     expect(barOf(done, later, 110).width).toBeCloseTo(0.1);
     const abandoned = runWire({ start: 100, end: null, status: "running", display_status: "abandoned" });
     expect(barOf(abandoned, { start: 100, end: 110 }, 200)).toMatchObject({ width: 0, live: false });
+  });
+
+  it("keeps a trace's span as runs change, ending at now only while one is live", () => {
+    const span = new TraceSpan();
+    expect(span.at(5)).toBeNull();
+    span.add("a", runWire({ start: 100, end: 103 }));
+    span.add("r", runWire({ start: 101, end: null, status: "running" }));
+    expect(span.at(110)).toEqual({ start: 100, end: 110 });
+    expect(span.at(102)).toEqual({ start: 100, end: 103 });
+    span.add("r", runWire({ start: 101, end: 105 })); // it ended: now no longer counts
+    expect(span.at(110)).toEqual({ start: 100, end: 105 });
+    expect(span.at(110)).toEqual(traceScope([runWire({ start: 100, end: 103 }), runWire({ start: 101, end: 105 })], 110));
   });
 
   it("clips to a zoomed run and survives a zero-length scope", () => {

@@ -1,10 +1,14 @@
 // @vitest-environment happy-dom
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { TreeView } from "../src/treeview";
 import { cleanup, FakeModel, frame, mount, q, qa, snapshot, wire } from "./widget-dom";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  vi.restoreAllMocks();
+});
 
 describe("the widget in a DOM", () => {
   it("says hello, appends streamed text without rebuilding it, and keeps tool calls apart", async () => {
@@ -259,5 +263,47 @@ describe("cost in the timing table and the tree", () => {
     const shown = (id: string) => q(el!, `.nbc-row[data-run-id="${id}"] .nbc-tok`).textContent;
     expect(shown("c")).toContain("$0.5000"); // the known cost is written in the row, not only in its tooltip
     expect(shown("u")).not.toContain("$"); // never $0 for an unknown price
+  });
+});
+
+describe("the tree while runs run", () => {
+  it("repaints only running and changed rows each frame; the other rows' bars just rescale to the growing trace", async () => {
+    let browserMs = 1_700_000_000_000;
+    vi.spyOn(Date, "now").mockImplementation(() => browserMs);
+    const runs = [wire("root", 0, { status: "running", end: null })];
+    for (let i = 1; i <= 30; i++) runs.push(wire(`c${i}`, i, { parent_run_id: "root", depth: 1 }));
+    runs.push(wire("m", 31, { run_type: "chat_model", parent_run_id: "root", depth: 1, status: "running", end: null }));
+    const model = new FakeModel(snapshot(1, runs));
+    const [el] = await mount(model);
+    q(el!, '.nbc-tab[data-tab="tree"]').click();
+    model.delta({ base: 1, seq: 2, time: 1040 }); // the kernel's clock: a few seconds into the trace
+    await frame();
+    const painted: string[] = [];
+    const proto = TreeView.prototype as unknown as { paintRow: (el: HTMLElement, index: number, id: string) => void };
+    const paintRow = proto.paintRow;
+    vi.spyOn(proto, "paintRow").mockImplementation(function (this: unknown, rowEl, index, id) {
+      painted.push(id);
+      paintRow.call(this, rowEl, index, id);
+    });
+    const bar = () => q(el!, '.nbc-row[data-run-id="c1"] .nbc-wf-bar');
+    const name = q(el!, '.nbc-row[data-run-id="c1"] .nbc-name');
+    const widths = [bar().style.width];
+    for (let seq = 3; seq < 7; seq++) {
+      browserMs += 500; // now moves on: the trace's scope (ended by the running runs) grows every frame
+      const changed = seq === 5 ? [wire("c2", 2, { parent_run_id: "root", depth: 1, cost_usd_total: 0.25 })] : [];
+      model.delta({ base: seq - 1, seq, runs: changed, tokens: { m: [["text", "x"]] } });
+      await frame();
+      widths.push(bar().style.width);
+    }
+    // The running root every frame and c2 in the frame that changed it; not the other rows on screen (m is below).
+    expect(qa(el!, ".nbc-row").length).toBeGreaterThan(20);
+    expect(painted.sort()).toEqual(["c2", "root", "root", "root", "root"]);
+    expect(q(el!, '.nbc-row[data-run-id="c1"] .nbc-name')).toBe(name);
+    expect(name.textContent).toBe("c1");
+    for (let i = 1; i < widths.length; i++) {
+      expect(parseFloat(widths[i]!)).toBeLessThan(parseFloat(widths[i - 1]!)); // rescaled all the same
+    }
+    expect(q(el!, '.nbc-row[data-run-id="root"] .nbc-wf-bar').dataset.live).toBe("true");
+    expect(q(el!, '.nbc-row[data-run-id="c2"] .nbc-tok').textContent).toContain("$0.2500");
   });
 });
