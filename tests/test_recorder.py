@@ -300,6 +300,7 @@ def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock)
     assert len(expected) == 2 + 2 * 8 + 1
     assert [r["run_id"] for r in got_records if r["event"] == "custom_event"] == [str(never), str(other)] * 2
     assert got_records == expected
+    assert [list(r) for r in got_records] == [list(r) for r in expected], "the keys in the same order"
     assert [r["token"] for r in got_records if r["run_id"] == str(a) and r["event"] == "llm_new_token"] == [
         "a00",
         "a01",
