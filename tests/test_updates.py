@@ -569,3 +569,21 @@ def test_skipping_batches_that_cannot_touch_a_followed_run_selects_exactly_what_
         ]
         assert skipping.select(records, BatchIds(records)) == looking.select(records)
         assert (skipping.target, skipping.members) == (looking.target, looking.members)
+
+
+def test_close_inside_a_for_loop_ends_it_with_the_rest_of_the_batch_dropped() -> None:
+    """A ``for`` loop that closes its stream mid-batch gets nothing more, though the batch taken had more."""
+    h = NotebookHandler()
+    model = FakeListChatModel(responses=["abcdefgh"])
+    with h.iter_updates(kinds="event") as stream:
+        list(model.stream("go", config={"callbacks": [h]}))
+        wait_until(lambda: stream.queued == 2 + len("abcdefgh"), "the stream's events to be queued")
+        got = []
+        for record in stream:
+            got.append(record)
+            if len(got) == 2:
+                stream.close()
+    assert [record["event"] for record in got] == ["chat_model_start", "llm_new_token"]
+    assert stream.closed
+    assert list(stream) == []
+    check_idle(h)

@@ -20,8 +20,11 @@ class _Stream:
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
-        self._pending: list[Record] = []
-        self._index = 0
+        self._batch: list[Record] = []
+        """The records taken and not all read yet (this stream's own list: ``close`` empties it)."""
+        self._rest: Iterator[Record] = iter(())
+        """What ``_batch`` has left, each record copied as it is read: the hub shares a batch's records among
+        its consumers, and each gets its own. Shared by ``next`` and ``for``, which may be mixed."""
         self._finalizer = weakref.finalize(self, channel.close)  # a stream dropped unclosed frees its channel
 
     @property
@@ -46,20 +49,13 @@ class _Stream:
 
     def close(self) -> None:
         """Stop receiving: what waits is dropped, and a waiting ``next``/``anext`` ends the iteration."""
-        self._pending = []
+        self._batch.clear()  # ends ``_rest``, also inside a ``for`` loop's ``yield from``
         self._finalizer()
 
-    def _next_pending(self) -> Record | None:
-        if self._index < len(self._pending):
-            record = self._pending[self._index]
-            self._index += 1
-            return dict(record)  # shared with the other consumers: each gets its own
-        return None
-
     def _took(self, records: list[Record]) -> Record:
-        self._pending = records
-        self._index = 1
-        return dict(records[0])
+        self._batch = batch = list(records)  # the channel's list may be the one the other consumers read
+        self._rest = rest = map(dict.copy, batch)
+        return next(rest)
 
 
 @final
@@ -69,16 +65,14 @@ class UpdatesIterator(_Stream):
     def __iter__(self) -> Iterator[Record]:
         """The records, as ``next`` gives them (the two may be mixed).
 
-        A generator, so a ``for`` loop over a batch already taken costs no method call per record.
+        A generator delegating to the batch taken (``yield from``), so a ``for`` loop costs no Python-level step
+        per record beyond its own.
         """
         return self._records()
 
     def _records(self) -> Iterator[Record]:
         while True:
-            while self._index < len(self._pending):  # re-read each time: ``close`` empties it
-                record = self._pending[self._index]
-                self._index += 1
-                yield dict(record)  # shared with the other consumers: each gets its own
+            yield from self._rest
             try:
                 record = self.__next__()  # waits for the next batch
             except StopIteration:
@@ -87,7 +81,7 @@ class UpdatesIterator(_Stream):
 
     def __next__(self) -> Record:
         """The next record; blocks until there is one, or the stream ends (``StopIteration``)."""
-        record = self._next_pending()
+        record = next(self._rest, None)
         if record is not None:
             return record
         channel = self._channel
@@ -123,7 +117,7 @@ class Updates(_Stream):
 
     async def __anext__(self) -> Record:
         """The next record; waits (without blocking the loop) until there is one, or the stream ends."""
-        record = self._next_pending()
+        record = next(self._rest, None)
         if record is not None:
             return record
         channel = self._channel
