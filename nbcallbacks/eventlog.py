@@ -110,9 +110,9 @@ class EventLog:
         """Add entries column by column (``pack``ed metas; ``NO_TOKEN`` where no text is kept)."""
         if self.first_time is None and times:
             self.first_time = times[0]
-        self.times.extend(times)
-        self.metas.extend(metas)
-        self.token_indices.extend(token_indices)
+        self.times.fromlist(list(times))  # fromlist takes about half the time of extend from a non-array
+        self.metas.fromlist(list(metas))
+        self.token_indices.fromlist(list(token_indices))
         self._bound()
 
     def append(  # noqa: PLR0913, PLR0917 - one entry's columns

@@ -80,7 +80,7 @@ class TokenQueue:
         items = pending[:count]
         del pending[:count]
         slots, texts, kinds, times, idents = zip(*items, strict=True)
-        if len(set(slots)) == 1 and len(set(idents)) == 1:
+        if slots.count(slots[0]) == count and idents.count(idents[0]) == count:  # (cheaper than two sets)
             self._apply_stream(slots[0], texts, kinds, times, idents[0])  # the common case: one stream, one thread
         else:
             self._apply_mixed(slots, texts, kinds, times, idents)
