@@ -22,7 +22,7 @@ from nbcallbacks.events import EVENT_CODE, Delta, HandlerError, Limits, Usage
 from nbcallbacks.heldtext import HeldText
 from nbcallbacks.runtable import RunTable, copy_run, merge_pieces
 from nbcallbacks.subscription import Subscription
-from nbcallbacks.tokenqueue import TokenQueue
+from nbcallbacks.tokenqueue import SETTLE_AT, SETTLE_ENTRIES, TokenQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["Recorder", "Subscription", "Usage"]
 
 _MAX_HANDLER_ERRORS_KEPT = 200
-_SETTLE_AT = 512
-"""Queued tokens past which the writing thread applies them itself (no reader did), bounding the queue's memory."""
 _USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
 _get_ident = threading.get_ident
 _METRIC_CODE = EVENT_CODE["metric"]
@@ -55,44 +53,41 @@ class Recorder(HeldText):
         self._lock = threading.Lock()
         self._runs = RunTable()
         self._log = EventLog(self.limits.max_events)
-        self._tokens = TokenQueue(self._runs, self._log, self.limits.max_tokens_per_run, self._token_placeholder)
+        self._tokens = TokenQueue(
+            self._runs,
+            self._log,
+            self.limits.max_tokens_per_run,
+            self._token_placeholder,
+            clock=self.clock,
+            after=self._after_token,
+        )
         self._pending = self._tokens.pending
         self._handler_errors: list[HandlerError] = []
         self.handler_error_count = 0
         self._subscriptions: list[Subscription] = []
-        self._last: tuple[object, int] = (object(), -1)
-        """``(run id object, slot)`` of the last token: LangChain passes one run id object per stream, so an identity
-        check finds the slot without hashing the UUID. Replaced whole: no thread sees a key with another's slot."""
-        self._wake_at = _SETTLE_AT
-        """Queued tokens past which ``token`` calls ``_after_token``: 0 while a consumer waits to be woken."""
 
     # --- the token hot path
 
     def token(self, run_id: Hashable, parent_run_id: Hashable | None, text: str, kind: int) -> None:
         """Record one streamed chunk of a model run; ``kind`` indexes ``TOKEN_KINDS``. Lock-free."""
-        last = self._last
-        if last[0] is run_id:
-            slot = last[1]
-        else:
-            slot = self._tokens.slot(run_id, parent_run_id)
-            self._last = (run_id, slot)
-        pending = self._pending
-        pending.append((slot, text, kind, self.clock(), _get_ident()))
-        if len(pending) > self._wake_at:
-            self._after_token()
+        self._tokens.put(run_id, parent_run_id, text, kind)
+
+    def token_callback(self, fallback: Callable[..., None], failed: Callable[[Exception], None]) -> Callable[..., None]:
+        """A streaming source's per-token callback that queues text tokens itself (``TokenQueue.callback``)."""
+        return self._tokens.callback(fallback, failed)
 
     @property
     def _armed(self) -> bool:
         """Whether a consumer waits to be woken by the next change."""
-        return not self._wake_at
+        return not self._tokens.wake_at
 
     @_armed.setter
     def _armed(self, value: bool) -> None:
-        self._wake_at = 0 if value else _SETTLE_AT
+        self._tokens.wake_at = 0 if value else SETTLE_ENTRIES
 
     def _after_token(self) -> None:
-        """Wake the consumers; past ``_SETTLE_AT`` unread tokens, apply them here (bounds the queue's memory)."""
-        if len(self._pending) > _SETTLE_AT:
+        """Wake the consumers; past ``SETTLE_AT`` unread tokens, apply them here (bounds the queue's memory)."""
+        if self._tokens.queued > SETTLE_AT:
             self.settle()
         self._wake()
 
@@ -362,7 +357,7 @@ class Recorder(HeldText):
 
     def _wake(self) -> None:
         """Wake armed subscribers, if any (after a change, outside the lock)."""
-        if not self._wake_at:  # armed (read directly: this runs after every event)
+        if not self._tokens.wake_at:  # armed (read directly: this runs after every event)
             self._notify()
 
     def _notify(self) -> None:
@@ -498,7 +493,7 @@ class Recorder(HeldText):
     @property
     def event_count(self) -> int:
         """Events recorded so far, kept or dropped (queued tokens included)."""
-        return self._log.end_seq + len(self._pending)
+        return self._log.end_seq + self._tokens.queued
 
     @property
     def run_count(self) -> int:

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import ManualClock
 from langchain_core.agents import AgentAction, AgentFinish
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
 from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel
 from trace_checks import with_tree
@@ -146,13 +147,50 @@ def test_a_failure_inside_the_handler_is_counted_and_never_raised(monkeypatch: p
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("recorder is broken")
 
-    monkeypatch.setattr(h, "put_token", explode)  # where every decoded chunk goes
+    monkeypatch.setattr(h, "put_token", explode)  # where every decoded chunk goes (not plain text: see below)
     model = DemoChatModel(token_delay=0, responses=["still works"])
     assert model.invoke("x", config={"callbacks": [h]}).content == "still works"
-    assert h.recorder.handler_error_count >= 2
+    assert h.recorder.handler_error_count >= 1, "the stream's closing chunk (empty text, usage) is decoded"
     assert h.recorder.handler_errors()[0].where == "on_llm_new_token"
     assert "recorder is broken" in h.recorder.handler_errors()[0].error
     assert [r.status for r in h.recorder.runs()] == ["ok"], "the rest is still recorded"
+    assert h.recorder.run_text(h.recorder.runs()[0].run_id) == "still works", "plain text is queued without put_token"
+
+
+class BreakingClock(ManualClock):
+    """A clock that raises while ``broken``: the one thing every recorded event calls."""
+
+    broken = False
+
+    def __call__(self) -> float:
+        if self.broken:
+            raise RuntimeError("clock is broken")
+        return super().__call__()
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["plain text", "non-ASCII text: é", [{"type": "text", "text": "a content block"}]],
+    ids=["plain", "non-ascii", "block"],
+)
+def test_a_failure_in_either_token_path_is_counted_and_never_raised(token: Any) -> None:
+    """Plain text is queued by the recorder's own callback, other tokens are decoded by the intake first: a failure
+    in either is counted as ``on_llm_new_token``'s, and the run goes on."""
+    clock = BreakingClock()
+    h = NotebookHandler(clock=clock)
+    run = uuid.uuid4()
+    h.on_chat_model_start({"name": "m"}, [[]], run_id=run)
+    clock.broken = True
+    h.on_llm_new_token(token, run_id=run)
+    h.on_llm_new_token(token, run_id=run)
+    clock.broken = False
+    h.on_llm_new_token("after", run_id=run)
+    h.on_llm_end(LLMResult(generations=[]), run_id=run)
+    assert [(e.where, e.error) for e in h.recorder.handler_errors()] == [
+        ("on_llm_new_token", "RuntimeError: clock is broken")
+    ] * 2
+    assert h.recorder.run_text(str(run)) == "after"
+    assert [r.status for r in h.recorder.runs()] == ["ok"]
 
 
 def test_copies_of_a_config_keep_the_same_handler() -> None:

@@ -6,6 +6,7 @@ streaming protocol's deltas are decoded first (``nbcallbacks.langchain.decode``)
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from nbcallbacks.langchain.base import IntakeBase, never_raises
@@ -15,11 +16,40 @@ from nbcallbacks.text import clean
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from nbcallbacks.langchain.redaction import RedactedStreams
+    from nbcallbacks.recorder import Recorder
+
 __all__ = ["TokenIntake"]
 
 
 class TokenIntake(IntakeBase):
     """``on_llm_new_token`` and ``on_stream_event``."""
+
+    def record_into(self, recorder: Recorder, streams: RedactedStreams | None = None) -> None:
+        """Record into ``recorder``; without redaction, text tokens are queued by ``recorder.token_callback``.
+
+        That callback, set on the instance, is what LangChain calls (``getattr(handler, "on_llm_new_token")``):
+        a text token costs one frame instead of this method's and ``Recorder.token``'s. Any other token comes back
+        to this method. It holds the handler weakly, so that a dropped handler is freed at once (its finalizers
+        close its sinks).
+        """
+        super().record_into(recorder, streams)
+        if streams is not None:
+            vars(self).pop("on_llm_new_token", None)  # every token through the redactor: this method
+            return
+        ref = weakref.ref(self)
+
+        def decode(token: Any, **kwargs: Any) -> None:
+            intake = ref()
+            if intake is not None:
+                TokenIntake.on_llm_new_token(intake, token, **kwargs)
+
+        def failed(exc: Exception) -> None:
+            intake = ref()
+            if intake is not None:
+                intake.failed("on_llm_new_token", exc)
+
+        vars(self)["on_llm_new_token"] = recorder.token_callback(decode, failed)
 
     def on_llm_new_token(
         self,
