@@ -243,7 +243,10 @@ class TokenQueue:
         kept = run.token_texts
         start = len(kept)
         room = max(0, min(count, self._max_tokens - start))
-        if room:
+        if room == count:  # the common case: no slices
+            kept.extend(texts)
+            run.token_kinds.extend(bytes(kinds))
+        elif room:
             kept.extend(texts[:room])
             run.token_kinds.extend(bytes(kinds[:room]))
         run.chunks_not_kept += count - room
