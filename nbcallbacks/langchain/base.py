@@ -56,6 +56,16 @@ class IntakeBase(BaseCallbackHandler):
     raise_error = False
     """LangChain must never re-raise from this handler (it catches its own errors anyway)."""
 
+    # LangChain reads one of these before every callback it makes, a token's included. BaseCallbackHandler has
+    # them as properties (a Python call each time); nothing is ever ignored here, so plain attributes do.
+    ignore_llm = False
+    ignore_retry = False
+    ignore_chain = False
+    ignore_agent = False
+    ignore_retriever = False
+    ignore_chat_model = False
+    ignore_custom_event = False
+
     recorder: Recorder
     limits: Limits
     root_start_hooks: list[Callable[[str], None]]
