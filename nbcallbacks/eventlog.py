@@ -16,7 +16,7 @@ from nbcallbacks.events import EVENT_CODE, EVENT_NAMES, TOKEN_EVENT_CODE, TOKEN_
 from nbcallbacks.schema import event_dict
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from nbcallbacks.events import RunRecord
 
@@ -193,82 +193,87 @@ class EventLog:
         """
         out: list[dict[str, Any]] = []
         append = out.append
-        metas, times, token_indices, data = self.metas, self.times, self.token_indices, self.data
-        base = self.base_seq
-        last_meta = -1  # no entry packs to -1: run indices start at NO_RUN + 1 = 0
-        run: RunRecord | None = None
-        template: dict[str, Any] = {}
-        is_token = False
-        for i in range(start, stop):
-            meta = metas[i]
-            seq = base + i
-            if meta != last_meta:
-                last_meta = meta
-                run, event, thread_name, is_token = self._decode(meta, runs)
-                if run is None:
-                    template = event_dict(head, origin, 0, 0.0, event, "", None, "", "", None, None, None, thread_name)
-                else:
-                    template = event_dict(
-                        head, origin, 0, 0.0, event, run.run_id, run.parent_run_id, run.name, run.run_type,
-                        None, None, None, thread_name,
-                    )  # fmt: skip
-            record = template.copy()
-            record["seq"] = seq
-            record["time"] = now = times[i]
-            record["elapsed_s"] = now - origin
-            if run is None:  # a run never seen: its ids were kept per entry
-                run_id, parent = self.unknown_runs.get(seq, ("", None))
-                record["run_id"] = run_id or None
-                record["parent_run_id"] = parent
-            elif is_token:
-                token_index = token_indices[i]
-                if token_index != NO_TOKEN:
-                    record["token"] = run.token_texts[token_index]
-                    record["token_kind"] = TOKEN_KINDS[run.token_kinds[token_index]]
-            payload = data.get(seq)
-            if payload is not None:
-                record["data"] = payload
-            append(record)
+        times, token_indices, data, base = self.times, self.token_indices, self.data, self.base_seq
+        for first, end, run, event, thread_name, is_token in self._segments(start, stop, runs):
+            if run is None:
+                template = event_dict(head, origin, 0, 0.0, event, "", None, "", "", None, None, None, thread_name)
+            else:
+                template = event_dict(
+                    head, origin, 0, 0.0, event, run.run_id, run.parent_run_id, run.name, run.run_type,
+                    None, None, None, thread_name,
+                )  # fmt: skip
+            for i in range(first, end):
+                seq = base + i
+                record = template.copy()
+                record["seq"] = seq
+                record["time"] = now = times[i]
+                record["elapsed_s"] = now - origin
+                if run is None:  # a run never seen: its ids were kept per entry
+                    run_id, parent = self.unknown_runs.get(seq, ("", None))
+                    record["run_id"] = run_id or None
+                    record["parent_run_id"] = parent
+                elif is_token:
+                    token_index = token_indices[i]
+                    if token_index != NO_TOKEN:
+                        record["token"] = run.token_texts[token_index]
+                        record["token_kind"] = TOKEN_KINDS[run.token_kinds[token_index]]
+                payload = data.get(seq)
+                if payload is not None:
+                    record["data"] = payload
+                append(record)
         return out
 
-    def _decode(self, meta: int, runs: Sequence[RunRecord]) -> tuple[RunRecord | None, str, str, bool]:
-        """What a packed integer says: ``(run or None if never seen, event name, thread name, is a token)``."""
-        run_index, thread, code = unpack(meta)
-        run = None if run_index == NO_RUN else runs[run_index]
-        return run, EVENT_NAMES[code], self.thread_names[thread], code == TOKEN_EVENT_CODE
+    def _segments(
+        self, start: int, stop: int, runs: Sequence[RunRecord]
+    ) -> Iterator[tuple[int, int, RunRecord | None, str, str, bool]]:
+        """Entries ``start:stop`` in runs of consecutive entries sharing one packed integer, decoded once each.
+
+        Yields ``(first, end, run or None if never seen, event name, thread name, is a token)``; a stream's tokens
+        share one packed integer.
+        """
+        metas, names = self.metas, self.thread_names
+        first = start
+        while first < stop:
+            meta = metas[first]
+            end = first + 1
+            while end < stop and metas[end] == meta:
+                end += 1
+            run_index, thread, code = unpack(meta)
+            run = None if run_index == NO_RUN else runs[run_index]
+            yield first, end, run, EVENT_NAMES[code], names[thread], code == TOKEN_EVENT_CODE
+            first = end
 
     def rows(self, start: int, stop: int, runs: Sequence[RunRecord]) -> list[EventRow]:
-        """Rows of entries ``start:stop`` (indices into the kept entries); ``runs`` are the runs by index.
-
-        What an entry's packed integer says is worked out again only when it differs from the previous entry's:
-        a stream's tokens all share one.
-        """
+        """Rows of entries ``start:stop`` (indices into the kept entries); ``runs`` are the runs by index."""
         out = []
-        metas, times, token_indices, data = self.metas, self.times, self.token_indices, self.data
-        base = self.base_seq
-        last_meta = -1
-        run: RunRecord | None = None
-        run_id, parent, name, run_type, event, thread_name, is_token = "", None, "", "", "", "", False
-        for i in range(start, stop):
-            meta = metas[i]
-            seq = base + i
-            if meta != last_meta:
-                last_meta = meta
-                run, event, thread_name, is_token = self._decode(meta, runs)
-                if run is not None:
-                    run_id, parent, name, run_type = run.run_id, run.parent_run_id, run.name, run.run_type
-            token = token_kind = None
-            if run is None:  # a run never seen: its ids were kept per entry
-                run_id, parent = self.unknown_runs.get(seq, ("", None))
-                name = run_type = ""
-            elif is_token:
-                token_index = token_indices[i]
-                if token_index != NO_TOKEN:
-                    token = run.token_texts[token_index]
-                    token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
-            out.append(
-                EventRow(
-                    seq, times[i], event, run_id, parent, name, run_type, token, token_kind, data.get(seq), thread_name
+        times, token_indices, data, base = self.times, self.token_indices, self.data, self.base_seq
+        for first, end, run, event, thread_name, is_token in self._segments(start, stop, runs):
+            run_id, parent, name, run_type = ("", None, "", "") if run is None else (
+                run.run_id, run.parent_run_id, run.name, run.run_type
+            )  # fmt: skip
+            for i in range(first, end):
+                seq = base + i
+                token = token_kind = None
+                if run is None:  # a run never seen: its ids were kept per entry
+                    run_id, parent = self.unknown_runs.get(seq, ("", None))
+                elif is_token:
+                    token_index = token_indices[i]
+                    if token_index != NO_TOKEN:
+                        token = run.token_texts[token_index]
+                        token_kind = TOKEN_KINDS[run.token_kinds[token_index]]
+                out.append(
+                    EventRow(
+                        seq,
+                        times[i],
+                        event,
+                        run_id,
+                        parent,
+                        name,
+                        run_type,
+                        token,
+                        token_kind,
+                        data.get(seq),
+                        thread_name,
+                    )
                 )
-            )
         return out
