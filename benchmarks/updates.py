@@ -158,7 +158,12 @@ def hot_path(rounds: int, tokens: int) -> None:
             f"{name:<22}{median:9.2f} µs{alone:9.2f}×{noop:9.2f}×{after:>12}{used:9.2f} µs{used_ratio:9.2f}×"
             f"{in_gc:8.1f} ms{own:9.2f} µs{own_ratio:9.2f}×"
         )
-    print("  (core target: NotebookHandler / no-op handler ≤ 1.15)")
+    print("Targets (the core target: NotebookHandler / no-op handler ≤ 1.15):")
+    for name in ("+ 1 consumer", "+ 10 consumers"):
+        print(
+            f"  hot path {name[2:]}: the chain's own CPU ×{paired(chain, name, 'no-op handler'):.2f} of the no-op"
+            f" handler's; the stream's wall time ×{paired(per_event, name, 'no-op handler'):.2f}"
+        )
     print(
         "  chain CPU: the chain's own thread only (time.thread_time), what the handler makes it do; the wall time also"
         "\n  holds the other threads' turns at the one interpreter lock (the reader's and the consumers' own loops)"
