@@ -27,7 +27,7 @@ class HeldText:
     """The recorder's methods for redacted streams (its lock, runs and log are the recorder's own)."""
 
     limits: Limits
-    clock: Callable[[], float]
+    _clock: Callable[[], float]
     _lock: threading.Lock
     _runs: RunTable
     _log: EventLog
@@ -52,7 +52,7 @@ class HeldText:
         It is kept and logged like a streamed chunk (a token event with data ``{"held_back": True}``), so every
         consumer reads it, but it is not counted as one: ``streamed_chunks`` stays the number of chunks received.
         """
-        now = self.clock()
+        now = self._clock()
         with self._lock:
             self._drain()
             run = self._runs.by_key.get(run_id)

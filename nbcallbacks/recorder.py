@@ -2,7 +2,7 @@
 
 Standard library only (no LangChain, no pandas, no Jupyter): the handler writes here, and consumers (the widget,
 the DataFrames, the sinks) read here. Starts, ends and other events are O(1) under one lock. A streamed token is
-cheaper still: one append of what arrived to a lock-free queue (a GIL-atomic ``list.append``); run lookup,
+cheaper still: what arrived added to a lock-free queue by one GIL-atomic ``list.extend``; run lookup,
 counts, first-token time and the log entry are done by whoever next takes the lock (the next start or end on the
 same thread, or a reader), so the order of one thread's events is kept and every read sees every token. Consumers
 subscribe and read only what changed since their cursor.
@@ -49,7 +49,7 @@ class Recorder(HeldText):
     def __init__(self, limits: Limits | None = None, *, clock: Callable[[], float] | None = None) -> None:
         """Create an empty recorder."""
         self.limits = limits if limits is not None else Limits()
-        self.clock: Callable[[], float] = clock if clock is not None else time.time
+        self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._lock = threading.Lock()
         self._runs = RunTable()
         self._log = EventLog(self.limits.max_events)
@@ -58,13 +58,22 @@ class Recorder(HeldText):
             self._log,
             self.limits.max_tokens_per_run,
             self._token_placeholder,
-            clock=self.clock,
+            clock=self._clock,
             after=self._after_token,
         )
         self._pending = self._tokens.pending
         self._handler_errors: list[HandlerError] = []
         self.handler_error_count = 0
         self._subscriptions: list[Subscription] = []
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The recorder's clock (``Recorder(clock=...)``), fixed when it is made.
+
+        The token queue, its per-token callback and the widget's mirror hold it: a clock swapped in later would
+        time their events apart from the others'.
+        """
+        return self._clock
 
     # --- the token hot path
 
@@ -172,7 +181,7 @@ class Recorder(HeldText):
         hidden: bool = False,
     ) -> None:
         """Record a run's start. A second start for a known id updates it instead of duplicating it."""
-        now = self.clock()
+        now = self._clock()
         with self._lock:
             self._drain()
             run = self._runs.by_key.get(run_id)
@@ -213,7 +222,7 @@ class Recorder(HeldText):
         ``inputs``, when given, replaces the inputs recorded at the start (a streamed chain gets its real
         inputs only at its end).
         """
-        now = self.clock()
+        now = self._clock()
         with self._lock:
             self._drain()
             run = self._ending(run_id, parent_run_id, run_type, "ok", now, event, data)
@@ -250,7 +259,7 @@ class Recorder(HeldText):
 
         ``inputs``, when given, replaces the inputs recorded at the start (as in ``end_run``).
         """
-        now = self.clock()
+        now = self._clock()
         with self._lock:
             self._drain()
             status: Status = "interrupted" if interrupted else "error"
@@ -281,7 +290,7 @@ class Recorder(HeldText):
     def _unchanging(
         self, run_id: Hashable | None, parent_run_id: Hashable | None, code: int, data: Any, metric: Any
     ) -> None:
-        now = self.clock()
+        now = self._clock()
         with self._lock:
             self._drain()
             run = self._runs.by_key.get(run_id) if run_id is not None else None
@@ -302,7 +311,7 @@ class Recorder(HeldText):
         abandoned generator, an interrupted kernel, a handler that missed the end. A later event of the run
         clears the flag (background work that is still alive).
         """
-        now = self.clock()
+        now = self._clock()
         count = 0
         with self._lock:
             self._drain()
@@ -323,7 +332,7 @@ class Recorder(HeldText):
         With ``notify=False`` subscribers are not woken for it (they see it with their next read).
         """
         try:
-            now = self.clock()
+            now = self._clock()
         except Exception:  # noqa: BLE001 - a clock that fails must not lose the error
             now = time.time()
         entry = HandlerError.of(where, exc, now)

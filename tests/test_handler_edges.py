@@ -13,6 +13,7 @@ import pytest
 from helpers import ManualClock
 from langchain_core.agents import AgentAction, AgentFinish
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 from langchain_core.runnables import RunnableLambda
@@ -297,3 +298,25 @@ def test_handler_repr_is_a_short_summary() -> None:
     h = NotebookHandler()
     RunnableLambda(lambda x: x).invoke(1, config={"callbacks": [h]})
     assert repr(h) == "NotebookHandler(runs=1, running=0, events=2, handler_errors=0)"
+
+
+@pytest.mark.parametrize("redact", [None, "api_keys"])
+def test_a_subclass_overriding_on_llm_new_token_sees_every_token(redact: str | None) -> None:
+    """Without redaction, plain text is queued by the recorder's own callback set on the instance; a subclass's own
+    ``on_llm_new_token`` must still be what LangChain calls, for every token, with or without redaction."""
+
+    class Counting(NotebookHandler):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.seen: list[Any] = []
+
+        def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+            self.seen.append(token)
+            super().on_llm_new_token(token, **kwargs)
+
+    h = Counting(redact=redact)
+    model = FakeListChatModel(responses=["hello world"])
+    assert "".join(chunk.content for chunk in model.stream("go", config={"callbacks": [h]})) == "hello world"
+    assert "".join(token for token in h.seen if isinstance(token, str)) == "hello world"
+    assert len(h.seen) >= len("hello world")
+    assert h.recorder.run_text(h.recorder.runs()[0].run_id) == "hello world", "and they are still recorded"

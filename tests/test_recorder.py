@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import uuid
 from typing import TYPE_CHECKING
 
+import pytest
 from trace_checks import with_tree
 
 from nbcallbacks.events import Limits
@@ -345,3 +347,17 @@ def test_interleaved_streams_of_several_threads_are_applied_in_arrival_order(clo
     assert (rb.streamed_chunks, rb.chunks_not_kept, rec.run_text(str(b))) == (5, 2, "b0b1c0")
     assert ra.first_token == rows[0].time
     assert rb.first_token == rows[2].time
+
+
+def test_the_clock_is_fixed_when_the_recorder_is_made(clock: ManualClock) -> None:
+    """The token queue and its callback hold the clock given to the recorder: swapping it later is an error rather
+    than events timed by two clocks."""
+    rec = Recorder(clock=clock)
+    assert rec.clock is clock
+    with pytest.raises(AttributeError):
+        rec.clock = time.time  # type: ignore[misc]
+    run = uuid.uuid4()
+    clock.set(1000.0)
+    rec.start_run(run, None, event="llm_start", name="m", run_type="llm")
+    rec.token(run, None, "a", 0)
+    assert {row.time for row in rec.events()} == {1000.0}

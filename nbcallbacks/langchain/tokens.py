@@ -30,12 +30,14 @@ class TokenIntake(IntakeBase):
 
         That callback, set on the instance, is what LangChain calls (``getattr(handler, "on_llm_new_token")``):
         a text token costs one frame instead of this method's and ``Recorder.token``'s. Any other token comes back
-        to this method. It holds the handler weakly, so that a dropped handler is freed at once (its finalizers
-        close its sinks).
+        to this method. Not when redacting, nor when a subclass overrides this method (it sees every token). The
+        callback holds the handler weakly, so that a dropped handler is freed at once (its finalizers close its
+        sinks).
         """
         super().record_into(recorder, streams)
-        if streams is not None:
-            vars(self).pop("on_llm_new_token", None)  # every token through the redactor: this method
+        if streams is not None or type(self).on_llm_new_token is not TokenIntake.on_llm_new_token:
+            # Every token through the redactor, or through a subclass's own on_llm_new_token: the method.
+            vars(self).pop("on_llm_new_token", None)
             return
         ref = weakref.ref(self)
 
