@@ -111,28 +111,12 @@ class Recorder(HeldText):
         """Append one non-token event to the log (lock held); returns its sequence number."""
         return self._log.append(now, run_index, self._log.thread_index(_get_ident()), code, data=data)
 
-    def _new_run(  # noqa: PLR0913 - a new run's facts
-        self,
-        key: Hashable,
-        parent_key: Hashable | None,
-        name: str,
-        run_type: str,
-        now: float,
-        *,
-        started: bool = True,
-        thread: str | None = None,
-    ) -> RunRecord:
-        """A new run (lock held); ``thread`` defaults to this thread's name.
-
-        The event logged next for it sets the log's ``first_time`` if it is the first.
-        """
-        if thread is None:
-            thread = threading.current_thread().name
-        return self._runs.new(key, parent_key, name=name, run_type=run_type, now=now, started=started, thread=thread)
-
     def _placeholder(self, key: Hashable, parent_key: Hashable | None, run_type: str, now: float) -> RunRecord:
         """A run met first through an end or error: kept, marked as never started."""
-        return self._new_run(key, parent_key, "(unknown)", run_type, now, started=False)
+        thread = threading.current_thread().name
+        return self._runs.new(
+            key, parent_key, name="(unknown)", run_type=run_type, now=now, started=False, thread=thread
+        )
 
     def _ending(  # noqa: PLR0913, PLR0917 - the facts of an end event
         self,
@@ -160,7 +144,7 @@ class Recorder(HeldText):
 
     def _token_placeholder(self, key: Hashable, parent_key: Hashable | None, now: float) -> RunRecord:
         """A run met first through a token (queued on another thread: no thread name to give it)."""
-        return self._new_run(key, parent_key, "(unknown)", "llm", now, started=False, thread="")
+        return self._runs.new(key, parent_key, name="(unknown)", run_type="llm", now=now, started=False, thread="")
 
     def start_run(  # noqa: PLR0913 - a start event carries all of these
         self,
@@ -186,7 +170,10 @@ class Recorder(HeldText):
             self._drain()
             run = self._runs.by_key.get(run_id)
             if run is None:
-                run = self._new_run(run_id, parent_run_id, name, run_type, now)
+                thread = threading.current_thread().name
+                run = self._runs.new(
+                    run_id, parent_run_id, name=name, run_type=run_type, now=now, started=True, thread=thread
+                )
             else:  # met before through a token/end (out of order) or started twice: update in place
                 run.name = name
                 run.run_type = run_type
