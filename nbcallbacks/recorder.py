@@ -118,29 +118,21 @@ class Recorder(HeldText):
             key, parent_key, name="(unknown)", run_type=run_type, now=now, started=False, thread=thread
         )
 
-    def _ending(  # noqa: PLR0913, PLR0917 - the facts of an end event
-        self,
-        run_id: Hashable,
-        parent_run_id: Hashable | None,
-        run_type: str,
-        status: Status,
-        now: float,
-        event: str,
-        data: Any,
-    ) -> RunRecord | None:
-        """The run an end or error event ends (a placeholder if it was never seen), ended (lock held).
+    def _ending(
+        self, run_id: Hashable, parent_run_id: Hashable | None, run_type: str, status: Status, now: float
+    ) -> tuple[RunRecord, bool]:
+        """The run an end or error event is about (a placeholder if never seen), and whether it ended it (lock held).
 
-        ``None`` for a run that already ended: the first end stands, as in LangChain's own tracer (a task cancelled
-        while returning reports an error after its run's end). The late event is still logged.
+        ``False`` for a run that already ended: the first end stands, as in LangChain's own tracer (a task
+        cancelled while returning reports an error after its run's end); the caller still logs the late event.
         """
         run = self._runs.by_key.get(run_id)
         if run is None:
             run = self._placeholder(run_id, parent_run_id, run_type, now)
         elif run.status != "running":
-            self._append(now, EVENT_CODE[event], run.order, data)
-            return None
+            return run, False
         self._runs.finish(run, status, now)
-        return run
+        return run, True
 
     def _token_placeholder(self, key: Hashable, parent_key: Hashable | None, now: float) -> RunRecord:
         """A run met first through a token (queued on another thread: no thread name to give it)."""
@@ -212,18 +204,17 @@ class Recorder(HeldText):
         now = self._clock()
         with self._lock:
             self._drain()
-            run = self._ending(run_id, parent_run_id, run_type, "ok", now, event, data)
-            if run is None:
-                return
-            run.outputs = outputs
-            if inputs is not None:
-                run.inputs = inputs
-            if usage is not None:
-                reported = usage if isinstance(usage, Usage) else Usage(*usage)
-                for name in _USAGE_FIELDS:  # Usage's fields are the run's fields of the same names
-                    setattr(run, name, getattr(reported, name))
-            if model and not run.model:
-                run.model = model
+            run, ended = self._ending(run_id, parent_run_id, run_type, "ok", now)
+            if ended:
+                run.outputs = outputs
+                if inputs is not None:
+                    run.inputs = inputs
+                if usage is not None:
+                    reported = usage if isinstance(usage, Usage) else Usage(*usage)
+                    for name in _USAGE_FIELDS:  # Usage's fields are the run's fields of the same names
+                        setattr(run, name, getattr(reported, name))
+                if model and not run.model:
+                    run.model = model
             self._append(now, EVENT_CODE[event], run.order, data)
         self._wake()
 
@@ -250,16 +241,15 @@ class Recorder(HeldText):
         with self._lock:
             self._drain()
             status: Status = "interrupted" if interrupted else "error"
-            run = self._ending(run_id, parent_run_id, run_type, status, now, event, data)
-            if run is None:
-                return
-            run.error = error
-            run.error_type = error_type
-            run.traceback = traceback
-            if outputs is not None:
-                run.outputs = outputs
-            if inputs is not None:
-                run.inputs = inputs
+            run, ended = self._ending(run_id, parent_run_id, run_type, status, now)
+            if ended:
+                run.error = error
+                run.error_type = error_type
+                run.traceback = traceback
+                if outputs is not None:
+                    run.outputs = outputs
+                if inputs is not None:
+                    run.inputs = inputs
             self._append(now, EVENT_CODE[event], run.order, data)
         self._wake()
 

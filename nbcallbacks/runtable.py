@@ -62,9 +62,8 @@ class RunTable:
         return run
 
     def finish(self, run: RunRecord, status: Status, now: float) -> None:
-        """End a run with ``status`` (a second end updates it)."""
-        if run.status == "running":
-            self.running -= 1
+        """End a running run with ``status`` (the recorder keeps a run's first end: it never finishes one twice)."""
+        self.running -= 1
         run.status = status
         run.end = now
         run.abandoned = False

@@ -251,6 +251,9 @@ def test_the_first_end_of_a_run_stands_and_a_late_one_is_still_logged() -> None:
     rec.start_run(run, None, event="chain_start", name="graph", run_type="chain")
     rec.end_run(run, None, event="chain_end", run_type="chain", outputs={"answer": 42})
     ended = rec.run(str(run))
+    woken: list[int] = []
+    sub = rec.subscribe(lambda: woken.append(1), from_start=False)
+    assert sub.read().events == []  # arms it
     rec.error_run(
         run,
         None,
@@ -266,6 +269,8 @@ def test_the_first_end_of_a_run_stands_and_a_late_one_is_still_logged() -> None:
     assert (after.status, after.end, after.outputs, after.error) == ("ok", ended.end, {"answer": 42}, None)
     assert [row.event for row in rec.events()] == ["chain_start", "chain_end", "chain_error"]
     assert rec.running_count == 0
+    assert woken == [1], "the late event wakes the consumers, as any logged event does"
+    assert [row.event for row in sub.read().events] == ["chain_error"]
 
 
 def test_records_read_from_the_log_equal_records_of_the_rows(clock: ManualClock) -> None:
