@@ -62,6 +62,9 @@ class Recorder(HeldText):
             after=self._after_token,
         )
         self._pending = self._tokens.pending
+        self.token = self._tokens.put
+        """``token(run_id, parent_run_id, text, kind)``: record one streamed chunk of a model run (``kind`` indexes
+        ``TOKEN_KINDS``). Lock-free: the queue's own ``put``, bound once."""
         self._handler_errors: list[HandlerError] = []
         self.handler_error_count = 0
         self._subscriptions: list[Subscription] = []
@@ -77,22 +80,13 @@ class Recorder(HeldText):
 
     # --- the token hot path
 
-    def token(self, run_id: Hashable, parent_run_id: Hashable | None, text: str, kind: int) -> None:
-        """Record one streamed chunk of a model run; ``kind`` indexes ``TOKEN_KINDS``. Lock-free."""
-        self._tokens.put(run_id, parent_run_id, text, kind)
-
     def token_callback(self, fallback: Callable[..., None], failed: Callable[[Exception], None]) -> Callable[..., None]:
         """A streaming source's per-token callback that queues text tokens itself (``TokenQueue.callback``)."""
         return self._tokens.callback(fallback, failed)
 
-    @property
-    def _armed(self) -> bool:
-        """Whether a consumer waits to be woken by the next change."""
-        return not self._tokens.wake_at
-
-    @_armed.setter
-    def _armed(self, value: bool) -> None:
-        self._tokens.wake_at = 0 if value else SETTLE_ENTRIES
+    def _set_armed(self, *, armed: bool) -> None:
+        """Whether a consumer waits to be woken by the next change: the next token then calls ``_after_token``."""
+        self._tokens.wake_at = 0 if armed else SETTLE_ENTRIES
 
     def _after_token(self) -> None:
         """Wake the consumers; past ``SETTLE_AT`` unread tokens, apply them here (bounds the queue's memory)."""
@@ -332,14 +326,14 @@ class Recorder(HeldText):
                 for run in self._runs.ordered:
                     sub.token_sent[run.order] = len(run.token_texts)
             self._subscriptions = [*self._subscriptions, sub]
-            self._armed = True
+            self._set_armed(armed=True)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Forget a consumer."""
         with self._lock:
             self._subscriptions = [s for s in self._subscriptions if s is not sub]
-            self._armed = any(s.armed and s.callback is not None for s in self._subscriptions)
+            self._set_armed(armed=any(s.armed and s.callback is not None for s in self._subscriptions))
 
     def _wake(self) -> None:
         """Wake armed subscribers, if any (after a change, outside the lock)."""
@@ -354,7 +348,7 @@ class Recorder(HeldText):
                 if sub.armed and sub.callback is not None:
                     sub.armed = False
                     to_call.append(sub.callback)
-            self._armed = False
+            self._set_armed(armed=False)
         for callback in to_call:
             try:
                 callback()
@@ -399,7 +393,7 @@ class Recorder(HeldText):
             sub.error_cursor = len(self._handler_errors)
             sub.cursor = end_seq
             sub.armed = True
-            self._armed = True
+            self._set_armed(armed=True)
         return Delta(
             cursor=end_seq,
             events=events,

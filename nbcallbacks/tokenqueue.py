@@ -105,10 +105,10 @@ class TokenQueue:
         """A per-token callback, in ``on_llm_new_token``'s shape, that queues a text token in its own frame.
 
         It takes the token, then ``run_id``, ``parent_run_id`` and any other keywords. A non-empty string is queued
-        as text, as ``put`` would, with lone surrogates replaced; any other token goes to ``fallback`` with the
-        same arguments, to be decoded and then ``put``. An exception in either goes to ``failed``, never to the
-        caller. LangChain calls it once per chunk of a stream. One frame, the names it needs bound in it, instead
-        of a method calling ``put``: about 0.2-0.3 µs less per token (``benchmarks/overhead.py``).
+        as text, as ``put`` would, with lone surrogates replaced; any other token goes to
+        ``fallback(token, chunk, run_id, parent_run_id)``, to be decoded and then ``put``. An exception in either
+        goes to ``failed``, never to the caller. LangChain calls it once per chunk of a stream: one frame, the
+        names it needs bound in it, instead of a method calling ``put``.
         """
         queue, pending, clock, slot_of = self, self.pending, self.clock, self.slot
         extend = pending.extend
@@ -120,8 +120,8 @@ class TokenQueue:
             run_id: Hashable,
             parent_run_id: Hashable | None = None,
             chunk: Any = None,  # named, as LangChain always passes them: **kwargs would build a dictionary per token
-            tags: Any = None,
-            **kwargs: Any,
+            tags: Any = None,  # noqa: ARG001 - LangChain passes it
+            **kwargs: Any,  # noqa: ARG001 - whatever else a LangChain version passes
         ) -> None:
             nonlocal last
             try:
@@ -136,7 +136,7 @@ class TokenQueue:
                     if len(pending) > queue.wake_at:
                         queue.after()
                 else:
-                    fallback(token, run_id=run_id, parent_run_id=parent_run_id, chunk=chunk, tags=tags, **kwargs)
+                    fallback(token, chunk, run_id, parent_run_id)
             except Exception as exc:  # noqa: BLE001 - never raise into the caller's stream
                 failed(exc)
 

@@ -41,10 +41,10 @@ class TokenIntake(IntakeBase):
             return
         ref = weakref.ref(self)
 
-        def decode(token: Any, **kwargs: Any) -> None:
+        def decode(token: Any, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
             intake = ref()
             if intake is not None:
-                TokenIntake.on_llm_new_token(intake, token, **kwargs)
+                intake._decode_other(token, chunk, run_id, parent_run_id)  # noqa: SLF001 - its own intake
 
         def failed(exc: Exception) -> None:
             intake = ref()
@@ -65,22 +65,26 @@ class TokenIntake(IntakeBase):
     ) -> None:
         """Record a streamed chunk: answer text, reasoning and tool-call arguments kept apart."""
         try:
-            if type(token) is str:
-                if token:
-                    self.put_token(run_id, parent_run_id, token if token.isascii() else clean(token), TEXT)
-                elif chunk is None:
-                    self.put_token(run_id, parent_run_id, token, TEXT)
-                else:
-                    self._empty_token(chunk, run_id, parent_run_id)
+            if type(token) is str and token:
+                self.put_token(run_id, parent_run_id, token if token.isascii() else clean(token), TEXT)
             else:
-                self._block_token(token, run_id, parent_run_id)
+                self._decode_other(token, chunk, run_id, parent_run_id)
         except Exception as exc:  # noqa: BLE001 - never raise into the user's chain
             self.failed("on_llm_new_token", exc)
 
-    def _empty_token(self, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
-        """An empty text token: a tool-call fragment, reasoning in ``additional_kwargs``, or a closing chunk."""
-        text, kind = empty_token(chunk)
-        self.put_token(run_id, parent_run_id, clean(text), kind)
+    def _decode_other(self, token: Any, chunk: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """Any token but non-empty text (the recorder's callback hands these here too).
+
+        An empty string is a tool-call fragment, reasoning in ``additional_kwargs`` or a closing chunk (kept as
+        empty text when no chunk says more); a list holds content blocks.
+        """
+        if type(token) is not str:
+            self._block_token(token, run_id, parent_run_id)
+        elif chunk is None:
+            self.put_token(run_id, parent_run_id, token, TEXT)
+        else:
+            text, kind = empty_token(chunk)
+            self.put_token(run_id, parent_run_id, clean(text), kind)
 
     def _block_token(self, blocks: Any, run_id: UUID, parent_run_id: UUID | None) -> None:
         """A token given as a list of content blocks: one recorded chunk per kind present, in order."""
