@@ -6,8 +6,8 @@ Computed on read, never on the recording path: the tree/export layer calls :meth
 - Prices come from `genai-prices`' bundled offline snapshot: provider + model lookup, tiered and cached-token
   prices, date-aware (the run's start time picks the price in force then). No price table is written here.
 - Input, output, cache-read, cache-creation (cache-write) and reasoning tokens are priced separately when the usage
-  reports them (LangChain's ``usage_metadata`` with ``input_token_details`` / ``output_token_details``: see
-  :func:`usage_details`).
+  reports them (LangChain's ``usage_metadata`` with ``input_token_details`` / ``output_token_details``, read by
+  ``nbcallbacks.langchain.decode.usage``).
 - The provider is LangChain's ``ls_provider`` metadata (``"openai"``, ``"anthropic"``, ``"google_genai"``,
   ``"bedrock"``, ...), matched by `genai-prices`; without one, the provider is inferred from the model name.
 - A model without a known price costs ``None`` ("price unknown"), never 0.
@@ -26,11 +26,12 @@ import importlib.util
 import math
 import numbers
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from nbcallbacks.events import MODEL_RUN_TYPES
+from nbcallbacks.events import MODEL_RUN_TYPES, RunRecord
 from nbcallbacks.missing import is_missing
+from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,8 +101,6 @@ class UsageDetails:
     cache_read_tokens: int | None = None
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
-    provider: str | None = None
-    """The model's provider, when known (else `genai-prices` infers it from the model name)."""
 
 
 def _count(value: Any) -> int | None:
@@ -308,14 +307,19 @@ def price(
 # --- up the tree
 
 
-def _self_and_ancestors(run_id: str, parents: Mapping[str, str | None]) -> Iterator[str]:
-    """``run_id``, its parent, and so on up to a root: ids in ``parents`` only, each once (hostile data may loop)."""
-    seen: set[str] = set()
-    current: str | None = run_id
-    while current is not None and current in parents and current not in seen:
-        seen.add(current)
-        yield current
-        current = parents[current]
+def _subtree_sums(items: list[tuple[str, str | None]], values: list[float | None]) -> dict[str, float | None]:
+    """Per run, the sum of ``values`` (one per item, None: nothing) over its subtree; None where all are None.
+
+    Summed by ``nbcallbacks.tree.Tree``, the one place the tree is computed, over stand-in runs: so a DataFrame
+    and the runs it was made from agree on every tree (late parents, missing parents, hostile loops). The
+    stand-ins say ``run_type="llm"`` only so that the tree asks the pricing for their value.
+    """
+    stubs = [
+        RunRecord(run_id=run_id, parent_run_id=parent, order=order, name="", run_type="llm", start=0.0)
+        for order, (run_id, parent) in enumerate(items)
+    ]
+    tree = Tree.of(stubs, pricing=lambda run: values[run.order])
+    return {run_id: tree.derived(run_id).cost_usd_total for run_id, _ in items}
 
 
 def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[str, float | None]:
@@ -323,36 +327,23 @@ def cost_totals(runs: Iterable[tuple[str, str | None, float | None]]) -> dict[st
 
     A run whose subtree holds no known cost gets None (unknown, not $0). Unknown costs inside a subtree count as
     nothing: the total is then a lower bound (callers may flag that with :func:`unpriced_counts`). Parents that
-    are not among ``runs`` are ignored (the run is a root). Summed by ``nbcallbacks.tree.Tree``, the one place
-    the tree is computed, so a DataFrame and the runs it was made from agree (hostile loops included).
+    are not among ``runs`` are ignored (the run is a root).
     """
-    from nbcallbacks.events import RunRecord  # noqa: PLC0415 - the tree only when asked for
-    from nbcallbacks.tree import Tree  # noqa: PLC0415
-
     items = list(runs)
     costs = [None if cost is None or is_missing(cost) else float(cost) for _, _, cost in items]
-    stubs = [
-        RunRecord(run_id=run_id, parent_run_id=parent, order=order, name="", run_type="llm", start=0.0)
-        for order, (run_id, parent, _) in enumerate(items)
-    ]
-    tree = Tree.of(stubs, pricing=lambda run: costs[run.order])
-    return {run_id: tree.derived(run_id).cost_usd_total for run_id, _, _ in items}
+    return _subtree_sums([(run_id, parent) for run_id, parent, _ in items], costs)
 
 
 def unpriced_counts(runs: Iterable[tuple[str, str | None, str | None, bool]]) -> dict[str, int]:
     """Model runs without a known price in each run's subtree, from ``(run_id, parent_run_id, run_type, priced)``.
 
-    Lets a viewer say "≥ $0.0123 (2 model calls without a price)" instead of a silently low total.
+    Lets a viewer say "≥ $0.0123 (2 model calls without a price)" instead of a silently low total. The same tree
+    as :func:`cost_totals`.
     """
     items = list(runs)
-    parents = {run_id: parent for run_id, parent, _, _ in items}
-    counts = dict.fromkeys(parents, 0)
-    for run_id, _, run_type, priced in items:
-        if run_type not in MODEL_RUN_TYPES or priced:
-            continue
-        for current in _self_and_ancestors(run_id, parents):
-            counts[current] += 1
-    return counts
+    ones = [1.0 if run_type in MODEL_RUN_TYPES and not priced else None for _, _, run_type, priced in items]
+    sums = _subtree_sums([(run_id, parent) for run_id, parent, _, _ in items], ones)
+    return {run_id: int(total or 0) for run_id, total in sums.items()}
 
 
 def add_cost_columns(frame: pd.DataFrame, pricer: Pricer | None = None) -> pd.DataFrame:

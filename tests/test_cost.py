@@ -185,10 +185,12 @@ def test_cost_totals_sum_up_the_tree_and_keep_unknown_as_none():
     assert unpriced_counts(typed) == {"root": 1, "agent": 1, "m1": 0, "m2": 1, "tools": 0, "m3": 0, "orphan": 0}
 
 
-def test_cost_totals_survive_cycles_as_the_tree_does():
+def test_cost_totals_and_unpriced_counts_survive_cycles_as_the_tree_does():
     """A parent loop (hostile data): the link that would close it is not followed, as in ``Tree`` (so the
-    DataFrame's totals and the widget's agree): ``a`` is the root holding both costs once, ``b`` its child."""
+    DataFrame's totals and the widget's agree): ``a`` is the root holding both costs once, ``b`` its child. The
+    count of model calls without a price follows the same tree."""
     assert cost_totals([("a", "b", 1.0), ("b", "a", 2.0)]) == {"a": 3.0, "b": 2.0}
+    assert unpriced_counts([("a", "b", "llm", False), ("b", "a", "chat_model", False)]) == {"a": 2, "b": 1}
 
 
 def test_the_handlers_decoder_reads_every_priced_count():

@@ -110,9 +110,7 @@ def _cache_creation(details: Any) -> int | None:
     """Input tokens written to the cache: ``cache_creation``, else Anthropic's ``ephemeral_5m`` + ``ephemeral_1h``."""
     count = _detail(details, "cache_creation")
     if count is None:
-        parts = [_detail(details, key) for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")]
-        if any(part is not None for part in parts):
-            count = sum(part or 0 for part in parts)
+        count = _add(_detail(details, "ephemeral_5m_input_tokens"), _detail(details, "ephemeral_1h_input_tokens"))
     return count
 
 
