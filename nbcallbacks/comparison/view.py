@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from nbcallbacks.colors import ERROR_COLOR, OTHER_COLOR, RUN_TYPE_COLORS
 from nbcallbacks.comparison.values import as_float, as_int, epoch, output_text
+from nbcallbacks.events import MODEL_RUN_TYPES
 from nbcallbacks.missing import is_missing
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def _tree_cell(row: dict[str, Any] | None, depth: int, marks: str) -> str:
     tokens = as_int(row.get("total_tokens"))
     if tokens is not None:
         bits.append(f"{tokens:,} tok")
-    if row.get("run_type") in {"llm", "chat_model"}:
+    if row.get("run_type") in MODEL_RUN_TYPES:
         bits.append(_usd(as_float(row.get("cost_usd"))))
     return (
         f'<div class="nbc-cmp-cell" style="padding-left:{depth * 14}px" title="{_e(row.get("name"))}">'
@@ -242,7 +243,7 @@ def _summary(
         rows = [row for pair in pairs if (row := pair[index]) is not None]
         _, span = _times(rows)
         tokens = sum(as_int(r.get("total_tokens")) or 0 for r in rows)
-        costs = [as_float(r.get("cost_usd")) for r in rows if r.get("run_type") in {"llm", "chat_model"}]
+        costs = [as_float(r.get("cost_usd")) for r in rows if r.get("run_type") in MODEL_RUN_TYPES]
         known = [c for c in costs if c is not None]
         cost = _usd(sum(known)) if known else "price unknown"
         if known and len(known) < len(costs):

@@ -21,7 +21,8 @@ from nbcallbacks.events import EventRow, RunRecord
 from nbcallbacks.otel import conventions as sc
 from nbcallbacks.otel.sources import first, spans_from_otel
 from nbcallbacks.otel.span import OtelSpan
-from nbcallbacks.sinks.records import event_record, run_record
+from nbcallbacks.schema import origin_of
+from nbcallbacks.sinks.records import event_record, tree_run_record
 from nbcallbacks.tree import Tree
 
 if TYPE_CHECKING:
@@ -213,7 +214,19 @@ def _events(runs: list[RunRecord], spans: dict[str, OtelSpan]) -> list[EventRow]
             raw.append((run.end, 2, f"{prefix}_end", run, run.outputs))
     raw.sort(key=lambda item: (item[0], item[1], item[3].order))
     return [
-        EventRow(seq, time, event, run.run_id, run.parent_run_id, run.name, run.run_type, None, None, data, run.thread)
+        EventRow(
+            seq=seq,
+            time=time,
+            event=event,
+            run_id=run.run_id,
+            parent_run_id=run.parent_run_id,
+            name=run.name,
+            run_type=run.run_type,
+            token=None,
+            token_kind=None,
+            data=data,
+            thread=run.thread,
+        )
         for seq, (time, _, event, run, data) in enumerate(raw)
     ]
 
@@ -225,8 +238,8 @@ def records_from_otel(source: Any) -> list[dict[str, Any]]:
     """
     runs, events = _read(source)
     tree = Tree.of(runs)
-    origin = events[0].time if events else 0.0
-    return [run_record(run, tree.derived(run.run_id), _SESSION) for run in runs] + [
+    origin = origin_of(None, events)
+    return [tree_run_record(tree, run.run_id, _SESSION) for run in runs] + [
         event_record(row, origin, _SESSION) for row in events
     ]
 
@@ -284,5 +297,5 @@ def handler_from_otel(
         handler_class = NotebookHandler
     runs, events = _read(source)
     handler = handler_class(title=title)
-    handler.recorder.restore(runs, events, events[0].time if events else None)
+    handler.recorder.restore(runs, events, None)  # first_time: the first event's
     return handler
