@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from nbcallbacks.demo import DemoChatModel
 
@@ -75,7 +75,7 @@ def record_pipeline(n_runs: int, handler: Any) -> float:
         jitter=0,
         responses=["A short streamed reply from the model, a dozen tokens long."],
     )
-    step = RunnableLambda(lambda x: x + 1, name="step")
+    step: Runnable[Any, Any] = RunnableLambda(lambda x: x + 1, name="step")
 
     def stage_fn(i: int, config: Any) -> int:
         model.invoke(f"stage {i}", config)
@@ -84,7 +84,9 @@ def record_pipeline(n_runs: int, handler: Any) -> float:
         return i
 
     stage = RunnableLambda(stage_fn, name="stage")
-    pipeline = RunnableLambda(lambda n, config: [stage.invoke(i, config) for i in range(n)], name="pipeline")
+    pipeline: Runnable[Any, Any] = RunnableLambda(
+        lambda n, config: [stage.invoke(i, config) for i in range(n)], name="pipeline"
+    )
     start = time.perf_counter()
     pipeline.invoke((n_runs - 1) // PER_STAGE, config={"callbacks": [handler]})
     return time.perf_counter() - start

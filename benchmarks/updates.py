@@ -22,7 +22,7 @@ import statistics
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from common import NoOpHandler, check, fake_stream_model, interleaved, paired_ratio, stream_events
 
@@ -70,10 +70,23 @@ GC_TIMER = GCTimer()
 gc.callbacks.append(GC_TIMER)
 
 
-def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float, float | None, float, float, float]:
-    """Seconds of the stream, from its end until the last consumer had everything (None without any), the
-    process's CPU seconds from the stream's start until then (every thread: chain, reader, consumers), the
-    stream's seconds in garbage collections, and the CPU seconds of the chain's own thread during the stream."""
+class Round(NamedTuple):
+    """What one round measured, in seconds."""
+
+    wall: float
+    """The stream's own time."""
+    drained: float | None
+    """From the stream's end until the last consumer had everything (None without consumers)."""
+    cpu: float
+    """The process's CPU from the stream's start until then (every thread: chain, reader, consumers)."""
+    gc: float
+    """The stream's time in garbage collections (every generation)."""
+    chain_cpu: float
+    """The CPU of the chain's own thread during the stream."""
+
+
+def one_round(model: FakeListChatModel, config: str, events: int) -> Round:
+    """One stream of ``model`` with ``config``'s handler and consumers."""
     if config == "no-op handler":
         handler: Any = NoOpHandler()
         consumers = 0
@@ -117,7 +130,7 @@ def one_round(model: FakeListChatModel, config: str, events: int) -> tuple[float
     for stream in waiting:
         check(stream.queued == 0, "a consumer got another request's records")
         stream.close()
-    return end - start, (max(done) - end if done else None), cpu, GC_TIMER.seconds, own
+    return Round(end - start, max(done) - end if done else None, cpu, GC_TIMER.seconds, own)
 
 
 def hot_path(rounds: int, tokens: int) -> None:
@@ -132,11 +145,11 @@ def hot_path(rounds: int, tokens: int) -> None:
         "+ 100 per-request",
     ]
     rounds_of = interleaved(configs, lambda name: one_round(model, name, events), rounds)
-    per_event = {name: [elapsed / events * 1e6 for elapsed, *_ in values] for name, values in rounds_of.items()}
-    cpu = {name: [seconds / events * 1e6 for _, _, seconds, _, _ in values] for name, values in rounds_of.items()}
-    drained = {name: [a * 1e3 for _, a, _, _, _ in values if a is not None] for name, values in rounds_of.items()}
-    collecting = {name: [g * 1e3 for _, _, _, g, _ in values] for name, values in rounds_of.items()}
-    chain = {name: [own / events * 1e6 for *_, own in values] for name, values in rounds_of.items()}
+    per_event = {name: [r.wall / events * 1e6 for r in values] for name, values in rounds_of.items()}
+    cpu = {name: [r.cpu / events * 1e6 for r in values] for name, values in rounds_of.items()}
+    drained = {name: [r.drained * 1e3 for r in values if r.drained is not None] for name, values in rounds_of.items()}
+    collecting = {name: [r.gc * 1e3 for r in values] for name, values in rounds_of.items()}
+    chain = {name: [r.chain_cpu / events * 1e6 for r in values] for name, values in rounds_of.items()}
 
     def paired(values: dict[str, list[float]], name: str, reference: str) -> float:
         return paired_ratio(values[name], values[reference])
@@ -145,7 +158,7 @@ def hot_path(rounds: int, tokens: int) -> None:
     print("  wall: the stream's time per event; CPU: every thread's, until the last consumer had everything")
     print(
         f"{'configuration':<22}{'wall/event':>12}{'vs alone':>10}{'vs no-op':>10}{'drained':>12}"
-        f"{'CPU/event':>12}{'vs alone':>10}{'GC':>11}{'chain CPU':>12}{'vs no-op':>10}"
+        f"{'CPU/event':>12}{'vs alone':>10}{'GC (all)':>11}{'chain CPU':>12}{'vs no-op':>10}"
     )
     for name in configs:
         median = statistics.median(per_event[name])

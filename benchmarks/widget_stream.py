@@ -101,7 +101,7 @@ EMITTED.clear()
 GC_PAUSES = []
 gc.callbacks.append(gc_watch)
 t0 = time.time()
-model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace=0.0, streaming=True)  # set: batch invokes stream
+model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace=0.0)  # streams (streaming=True): batch too
 model.batch([str(k * {tokens}) for k in range({streams})], config={{"callbacks": [h], "max_concurrency": {streams}}})
 t1 = time.time()
 gc.callbacks.remove(gc_watch)
@@ -228,21 +228,19 @@ def run_stream(page: Any, cell: int, n_markers: int) -> dict[str, Any]:
 
 def print_delays(fast: dict[str, Any], paced: dict[str, Any], batch: dict[str, Any], batch_label: str) -> None:
     """Emission-to-DOM delays of each stream: all markers, then those no full garbage collection stopped."""
+
+    def line(label: str, count: str, delays: list[float]) -> str:
+        p50, p95 = percentile(delays, 0.5), percentile(delays, 0.95)
+        return f"{label:<27} {count:>7} {p50:>10.1f} {p95:>10.1f} {max(delays):>10.1f}"
+
+    streams = (("fast", fast), ("paced", paced), (batch_label, batch))
     print("\nemission -> DOM delay      markers     p50 ms     p95 ms     max ms")
-    for label, result in (("fast", fast), ("paced", paced), (batch_label, batch)):
-        delays = result["delays"]
-        print(
-            f"{label:<27} {result['markers']:>7} {percentile(delays, 0.5):>10.1f}"
-            f" {percentile(delays, 0.95):>10.1f} {max(delays):>10.1f}"
-        )
+    for label, result in streams:
+        print(line(label, result["markers"], result["delays"]))
     print("  the same, of the markers whose way to the DOM no full garbage collection stopped:")
-    for label, result in (("fast", fast), ("paced", paced), (batch_label, batch)):
-        clear = result["clear_delays"]
-        if clear:
-            print(
-                f"  {label:<25} {len(clear):>7} {percentile(clear, 0.5):>10.1f}"
-                f" {percentile(clear, 0.95):>10.1f} {max(clear):>10.1f}"
-            )
+    for label, result in streams:
+        if result["clear_delays"]:
+            print(line(f"  {label}", str(len(result["clear_delays"])), result["clear_delays"]))
 
 
 def main() -> None:
