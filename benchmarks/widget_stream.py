@@ -101,7 +101,7 @@ EMITTED.clear()
 GC_PAUSES = []
 gc.callbacks.append(gc_watch)
 t0 = time.time()
-model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace=0.0)  # streams (streaming=True): batch too
+model = StampModel(n_tokens={tokens}, mark_every={mark_every}, pace=0.0, streaming=True)  # invoke streams only if set
 model.batch([str(k * {tokens}) for k in range({streams})], config={{"callbacks": [h], "max_concurrency": {streams}}})
 t1 = time.time()
 gc.callbacks.remove(gc_watch)
