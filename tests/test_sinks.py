@@ -766,8 +766,8 @@ class SharingSink(ListSink):
 def test_a_sink_gets_its_own_record_dictionaries_unless_it_promises_to_only_read_them(tmp_path):
     h = NotebookHandler()
     own, sharing, other_sharing = ListSink(), SharingSink(), SharingSink()
-    otel_like = JSONLSink(tmp_path / "trace.jsonl")  # built-in sinks share too
-    for sink in (own, sharing, other_sharing, otel_like):
+    written = JSONLSink(tmp_path / "trace.jsonl")  # the built-in sinks share too: it must still write them all
+    for sink in (own, sharing, other_sharing, written):
         h.add_sink(sink)
     RunnableLambda(lambda x: x + 1).invoke(1, config={"callbacks": [h]})
     assert h.flush()
@@ -777,4 +777,7 @@ def test_a_sink_gets_its_own_record_dictionaries_unless_it_promises_to_only_read
     assert len(shared) >= h.recorder.event_count + h.recorder.run_count
     assert all(a is b for a, b in zip(shared, also_shared, strict=True))
     assert not any(a is b for a, b in zip(own.records, sharing.records, strict=True))
-    assert JSONLSink.shares_records is True
+    h.close()
+    lines = (tmp_path / "trace.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == [r["kind"] for r in own.records]
+    assert [json.loads(line).get("seq") for line in lines] == [r.get("seq") for r in own.records]

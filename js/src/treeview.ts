@@ -451,10 +451,7 @@ export class TreeView {
     const before = this.scope;
     this.updateScope();
     if (this.scope.start !== before.start) this.list.markAllDirty();
-    for (const id of this.runningPath) {
-      const run = this.ctx.store.runs.get(id);
-      if (run?.display_status === "running") this.list.markDirty(id);
-    }
+    for (const id of this.running) this.list.markDirty(id);
     const painted = this.list.render();
     if (this.scope.end === before.end) return;
     const now = this.ctx.store.kernelNow();

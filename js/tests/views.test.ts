@@ -95,6 +95,8 @@ describe("the widget in a DOM", () => {
   });
 
   it("keeps the timing table's header (and its focus) while runs stream, updating rows in place", async () => {
+    let browserMs = 1_700_000_000_000;
+    vi.spyOn(Date, "now").mockImplementation(() => browserMs);
     const live = (id: string, order: number, chunks: number) =>
       wire(id, order, { run_type: "chat_model", status: "running", end: null, streamed_chunks: chunks });
     const model = new FakeModel(snapshot(1, [live("a", 0, 1), live("b", 1, 2)]));
@@ -113,7 +115,10 @@ describe("the widget in a DOM", () => {
     model.delta({ base: 1, seq: 2, runs: [light("a", 5)] as never });
     await frame();
     expect(tokOut("a")).toBe("5"); // the row repaints at once
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the re-sort waits for the next rebuild
+    expect(order()).toEqual(["b", "a"]); // the re-sort waits for the next rebuild (at most 4 a second)
+    browserMs += 250;
+    model.delta({ base: 2, seq: 3, runs: [light("a", 6)] as never });
+    await frame();
     expect(order()).toEqual(["a", "b"]);
     expect(q(el!, '.nbc-th[data-col="tokensOut"] button')).toBe(sortButton);
     expect(document.activeElement).toBe(sortButton);
